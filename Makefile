@@ -1,0 +1,55 @@
+# AAM Gauntlet — the commands a person types. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Debian packages the tests use (Prometheus for the metrics tests, docker-compose to validate the
+# compose file offline, kubectl for kustomize). Installed only where apt-get exists.
+APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: install-system $(BIN)/gauntlet ## Create .venv and install the project, dev tools and Debian packages
+
+$(BIN)/gauntlet: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install-system: ## Install the Debian packages the tests need (needs root; skipped without apt-get)
+	@if command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    echo "apt-get install:$$missing"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	else echo "apt-get not found: skipping Debian packages ($(APT_PACKAGES))"; fi
+
+test: $(BIN)/gauntlet ## Run the test suite
+	$(BIN)/pytest -q
+
+test-fast: $(BIN)/gauntlet ## Run the tests not marked slow
+	$(BIN)/pytest -q -m "not slow"
+
+lint: $(BIN)/gauntlet ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(BIN)/gauntlet ## Format and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+farm: $(BIN)/gauntlet ## Serve the preseeded services on 127.0.0.1:8001
+	$(BIN)/gauntlet farm serve --configs farm/configs --host 127.0.0.1 --port 8001
+
+bench: bench-farm ## Run every benchmark
+
+bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)
+	$(PY) -m farm.bench

@@ -1,0 +1,338 @@
+"""The service spec: one pydantic model, the single source of truth.
+
+A YAML file in ``farm/configs/`` and the ``spec`` of a ``SyntheticService`` custom resource are
+both a :class:`ServiceSpec`. The CRD schema is generated from these models, the farm serves them,
+and the AAM builds connectors from them. Unknown keys are errors everywhere (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+FIELD_NAME = r"^[a-z_][a-z0-9_]*$"
+
+#: Field kinds the record generator knows. ``ref:<resource>`` is a foreign key to another
+#: resource of the same service.
+FIELD_KINDS = (
+    "id",
+    "string",
+    "text",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "phone",
+    "city",
+    "country",
+    "url",
+    "integer",
+    "number",
+    "amount",
+    "currency",
+    "boolean",
+    "date",
+    "datetime",
+    "status",
+)
+FIELD_KIND_PATTERN = r"^(" + "|".join(FIELD_KINDS) + r"|ref:[a-z][a-z0-9_]*)$"
+#: Types a ``retype`` drift may turn a field into.
+RETYPE_TARGETS = ("string", "integer", "number", "boolean")
+
+
+class StrictModel(BaseModel):
+    """Base for every spec model: unknown keys are rejected, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AuthType(StrEnum):
+    oauth2_client_credentials = "oauth2_client_credentials"
+    api_key = "api_key"
+    none = "none"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+
+
+class PaginationStyle(StrEnum):
+    cursor = "cursor"
+    page = "page"
+
+
+class ErrorPreset(StrEnum):
+    none = "none"
+    mostly_ok = "mostly_ok"
+    flaky_5xx = "flaky_5xx"
+    spiky_rate_limit = "spiky_rate_limit"
+    degraded = "degraded"
+
+
+class DriftAction(StrEnum):
+    rename = "rename"
+    remove = "remove"
+    add = "add"
+    retype = "retype"
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Endpoint(StrictModel):
+    """One HTTP route of a resource, relative to the service's ``base_path``."""
+
+    method: HttpMethod
+    path: str = Field(pattern=r"^/[a-z0-9_/{}-]*$", description="e.g. /invoices or /invoices/{id}")
+    paginated: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> Endpoint:
+        if self.paginated and (self.method is not HttpMethod.GET or "{id}" in self.path):
+            raise ValueError("only a GET on a collection path (no {id}) can be paginated")
+        if self.method is HttpMethod.POST and "{id}" in self.path:
+            raise ValueError("POST creates records: its path is the collection, without {id}")
+        return self
+
+    @property
+    def is_item(self) -> bool:
+        return "{id}" in self.path
+
+
+class Pagination(StrictModel):
+    style: PaginationStyle = PaginationStyle.cursor
+    page_size: int = Field(default=50, ge=1, le=1000)
+    max_page_size: int = Field(default=200, ge=1, le=5000)
+
+
+class Resource(StrictModel):
+    """A REST collection: its routes, how many records each tenant starts with, pagination."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    endpoints: list[Endpoint] = Field(min_length=1)
+    records: int = Field(default=200, ge=0, le=1_000_000, description="seeded records per tenant")
+    pagination: Pagination = Field(default_factory=Pagination)
+    lookup_field: str | None = Field(
+        default=None,
+        pattern=FIELD_NAME,
+        description="field a client may filter the collection by (?field=value), e.g. external_id",
+    )
+
+
+class Auth(StrictModel):
+    type: AuthType = AuthType.oauth2_client_credentials
+    token_ttl_seconds: int = Field(default=3600, ge=1, le=86400)
+    rotate_token_every_calls: int | None = Field(
+        default=None, ge=1, description="invalidate a token after this many calls made with it"
+    )
+    api_key_header: str = Field(default="X-API-Key", pattern=r"^[A-Za-z0-9-]+$")
+
+
+class RateLimit(StrictModel):
+    max_rps: float = Field(gt=0, le=100_000, description="token-bucket refill rate per tenant")
+    burst: int = Field(ge=1, le=100_000, description="token-bucket capacity per tenant")
+
+
+class ErrorProfile(StrictModel):
+    """What goes wrong at the HTTP level in calm weather; chaos levels add to it.
+
+    ``preset`` names a shape; any explicit probability overrides the preset's value.
+    """
+
+    preset: ErrorPreset = ErrorPreset.mostly_ok
+    server_error_rate: Probability | None = Field(default=None, description="5xx share")
+    rate_limit_spike_rate: Probability | None = Field(
+        default=None, description="extra 429s beyond the token bucket"
+    )
+    commit_then_fail_share: Probability = Field(
+        default=0.5, description="share of write faults that strike after the write committed"
+    )
+
+
+class Latency(StrictModel):
+    base_ms: float = Field(default=0.0, ge=0, le=60_000)
+    jitter_ms: float = Field(default=0.0, ge=0, le=60_000)
+
+
+class NetworkProfile(StrictModel):
+    """Transport-level trouble: dropped connections and stalls the client really observes."""
+
+    dns_flakiness: Probability = 0.0
+    tls_flakiness: Probability = 0.0
+    timeout_probability: Probability = 0.0
+    timeout_delay_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="how long a 'timeout' stalls the response"
+    )
+    latency: Latency = Field(default_factory=Latency)
+
+
+class Schema(StrictModel):
+    """Version 1 of every resource's record shape; drift derives later versions from it."""
+
+    version: int = Field(default=1, ge=1)
+    fields: dict[str, dict[str, Annotated[str, Field(pattern=FIELD_KIND_PATTERN)]]] = Field(
+        description="resource name -> field name -> field kind (see FIELD_KINDS, or ref:<resource>)"
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for resource, fields in value.items():
+            for name in fields:
+                if not re.match(FIELD_NAME, name):
+                    raise ValueError(f"{resource}.{name}: field names must match {FIELD_NAME}")
+            if fields.get("id") != "id":
+                raise ValueError(f"{resource}: every resource needs a field 'id' of kind 'id'")
+        return value
+
+
+class DriftStep(StrictModel):
+    """One schema change, applied once its trigger fires; each step bumps the version by one."""
+
+    after_calls: int | None = Field(default=None, ge=0, description="service data calls served")
+    after_seconds: float | None = Field(default=None, ge=0, description="seconds since start/reset")
+    action: DriftAction
+    resource: str
+    field: str = Field(pattern=FIELD_NAME)
+    to: str | None = Field(default=None, pattern=FIELD_NAME, description="new name (rename)")
+    type: str | None = Field(default=None, description="kind (add) or target type (retype)")
+
+    @model_validator(mode="after")
+    def _trigger_and_args(self) -> DriftStep:
+        if (self.after_calls is None) == (self.after_seconds is None):
+            raise ValueError("set exactly one of after_calls or after_seconds")
+        if self.action is DriftAction.rename and not self.to:
+            raise ValueError("rename needs 'to' (the new field name)")
+        if self.action is not DriftAction.rename and self.to:
+            raise ValueError(f"'to' only applies to rename, not {self.action.value}")
+        if self.action is DriftAction.retype and self.type not in RETYPE_TARGETS:
+            raise ValueError(f"retype needs 'type', one of {', '.join(RETYPE_TARGETS)}")
+        if self.action is DriftAction.add and (
+            self.type is None or not re.match(FIELD_KIND_PATTERN, self.type)
+        ):
+            raise ValueError("add needs 'type', a field kind")
+        if self.action is DriftAction.remove and self.type:
+            raise ValueError("'type' does not apply to remove")
+        return self
+
+
+class Idempotency(StrictModel):
+    supported: bool = Field(
+        default=False, description="the server honours the Idempotency-Key header on POST"
+    )
+    key_ttl_seconds: int = Field(default=86400, ge=1)
+
+
+class Tenant(StrictModel):
+    """A customer account on the service. Credentials left out are generated at farm start."""
+
+    id: str = Field(pattern=DNS_LABEL, max_length=63)
+    client_id: str | None = Field(default=None, min_length=8, max_length=200)
+    client_secret: str | None = Field(default=None, min_length=16, max_length=200)
+    api_key: str | None = Field(default=None, min_length=16, max_length=200)
+    rate_limit: RateLimit | None = None
+    error_profile: ErrorProfile | None = None
+    network_profile: NetworkProfile | None = None
+
+
+class ServiceSpec(StrictModel):
+    """A synthetic third-party API: the YAML file and the ``SyntheticService.spec``."""
+
+    id: str = Field(pattern=DNS_LABEL, max_length=63)
+    display_name: str | None = Field(default=None, max_length=100)
+    protocol: Literal["rest"] = "rest"
+    base_path: str = Field(pattern=r"^/[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
+    auth: Auth = Field(default_factory=Auth)
+    rate_limit: RateLimit
+    error_profile: ErrorProfile = Field(default_factory=ErrorProfile)
+    network_profile: NetworkProfile = Field(default_factory=NetworkProfile)
+    resources: list[Resource] = Field(min_length=1)
+    schema_: Schema = Field(alias="schema")
+    drift_schedule: list[DriftStep] = Field(default_factory=list)
+    tenants: list[Tenant] = Field(default_factory=lambda: [Tenant(id="default")], min_length=1)
+    idempotency: Idempotency = Field(default_factory=Idempotency)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        names = [r.name for r in self.resources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"resource names must be unique; repeated: {', '.join(dupes)}")
+        for resource in self.resources:
+            if resource.name not in self.schema_.fields:
+                raise ValueError(f"schema.fields has no entry for resource '{resource.name}'")
+            fields = self.schema_.fields[resource.name]
+            if resource.lookup_field and resource.lookup_field not in fields:
+                raise ValueError(
+                    f"resource '{resource.name}': lookup_field '{resource.lookup_field}' "
+                    "is not one of its schema fields"
+                )
+        for resource, fields in self.schema_.fields.items():
+            if resource not in names:
+                raise ValueError(f"schema.fields.{resource} names no resource")
+            for name, kind in fields.items():
+                if kind.startswith("ref:") and kind[4:] not in names:
+                    raise ValueError(f"schema.fields.{resource}.{name}: {kind} names no resource")
+        tenant_ids = [t.id for t in self.tenants]
+        if len(set(tenant_ids)) != len(tenant_ids):
+            raise ValueError("tenant ids must be unique")
+        self._check_drift()
+        return self
+
+    def _check_drift(self) -> None:
+        # Replay the schedule over the field sets so every step names a field that exists then.
+        current = {r: dict(f) for r, f in self.schema_.fields.items()}
+        for i, step in enumerate(self.drift_schedule):
+            where = f"drift_schedule[{i}]"
+            if step.resource not in current:
+                raise ValueError(f"{where}: resource '{step.resource}' does not exist")
+            fields = current[step.resource]
+            if step.field == "id" and step.action is not DriftAction.add:
+                raise ValueError(f"{where}: the 'id' field cannot drift")
+            if step.action is DriftAction.add:
+                if step.field in fields:
+                    raise ValueError(f"{where}: field '{step.field}' already exists")
+                fields[step.field] = step.type or "string"
+                continue
+            if step.field not in fields:
+                raise ValueError(
+                    f"{where}: field '{step.field}' does not exist in '{step.resource}' "
+                    f"at that point (fields: {', '.join(sorted(fields))})"
+                )
+            if step.action is DriftAction.rename:
+                assert step.to is not None
+                if step.to in fields:
+                    raise ValueError(f"{where}: cannot rename to existing field '{step.to}'")
+                fields[step.to] = fields.pop(step.field)
+            elif step.action is DriftAction.remove:
+                fields.pop(step.field)
+            else:
+                fields[step.field] = step.type or "string"
+
+    # Convenience accessors used by the farm and the AAM.
+    def resource(self, name: str) -> Resource:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        for t in self.tenants:
+            if t.id == tenant_id:
+                return t
+        raise KeyError(tenant_id)
+
+    def rate_limit_for(self, tenant_id: str) -> RateLimit:
+        return self.tenant(tenant_id).rate_limit or self.rate_limit
+
+    def error_profile_for(self, tenant_id: str) -> ErrorProfile:
+        return self.tenant(tenant_id).error_profile or self.error_profile
+
+    def network_profile_for(self, tenant_id: str) -> NetworkProfile:
+        return self.tenant(tenant_id).network_profile or self.network_profile

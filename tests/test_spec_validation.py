@@ -1,0 +1,148 @@
+"""Service specs: the preseeded ones are valid; malformed ones are named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from farm.loader import DEFAULT_CONFIG_DIR, load_spec_file, validate_paths
+from farm.spec import AuthType, ServiceSpec
+from workflows.cli import app
+
+runner = CliRunner()
+
+
+def _write(tmp_path: Path, text: str, name: str = "svc.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """
+id: demo
+base_path: /demo
+rate_limit: {max_rps: 10, burst: 5}
+resources:
+  - name: items
+    endpoints:
+      - {method: GET, path: /items, paginated: true}
+schema:
+  fields:
+    items: {id: id, title: text}
+"""
+
+
+def test_preseeded_services_are_valid_and_cover_the_required_behaviours() -> None:
+    specs, problems = validate_paths([DEFAULT_CONFIG_DIR])
+    assert problems == []
+    assert 8 <= len(specs) <= 10
+    auth_types = {s.auth.type for s in specs}
+    assert {AuthType.oauth2_client_credentials, AuthType.api_key} <= auth_types
+    assert any(s.auth.rotate_token_every_calls for s in specs), "rotating tokens"
+    assert any(s.auth.token_ttl_seconds <= 60 for s in specs), "short-lived tokens"
+    assert any(s.rate_limit.max_rps <= 10 for s in specs), "aggressive rate limit"
+    triggers = {
+        ("calls" if d.after_calls is not None else "time") for s in specs for d in s.drift_schedule
+    }
+    assert triggers == {"calls", "time"}
+    actions = {d.action.value for s in specs for d in s.drift_schedule}
+    assert actions == {"rename", "remove", "add", "retype"}
+    assert any(s.error_profile.preset.value == "flaky_5xx" for s in specs)
+    assert any(s.network_profile.dns_flakiness or s.network_profile.tls_flakiness for s in specs)
+    assert any(len(s.tenants) > 1 and any(t.rate_limit for t in s.tenants) for s in specs)
+    posts = [(s, r) for s in specs for r in s.resources for e in r.endpoints if e.method == "POST"]
+    assert any(s.idempotency.supported for s, _ in posts)
+    assert any(not s.idempotency.supported and r.lookup_field for s, r in posts)
+    assert any(e.paginated for s in specs for r in s.resources for e in r.endpoints)
+
+
+def test_minimal_spec_gets_defaults(tmp_path: Path) -> None:
+    spec, problems = load_spec_file(_write(tmp_path, MINIMAL))
+    assert problems == []
+    assert isinstance(spec, ServiceSpec)
+    assert spec.auth.type is AuthType.oauth2_client_credentials
+    assert [t.id for t in spec.tenants] == ["default"]
+    assert spec.schema_.version == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        (
+            ("rate_limit: {max_rps: 10, burst: 5}", "rate_limit: {max_rps: 10, burst: 5, foo: 1}"),
+            "rate_limit.foo",
+            "unknown field",
+        ),
+        (
+            ("GET, path: /items", "FETCH, path: /items"),
+            "resources[0].endpoints[0].method",
+            "expected one of",
+        ),
+        (("id: demo", "id: Demo_Service"), "id", "matching"),
+        (("max_rps: 10", "max_rps: -1"), "rate_limit.max_rps", "greater than 0"),
+        (("title: text", "title: banana"), "schema.fields.items.title", "matching"),
+        (("base_path: /demo", ""), "base_path", "required field is missing"),
+    ],
+)
+def test_malformed_spec_names_field_path_and_expectation(
+    tmp_path: Path, change: tuple[str, str], field: str, expected: str
+) -> None:
+    spec, problems = load_spec_file(_write(tmp_path, MINIMAL.replace(*change)))
+    assert spec is None
+    assert any(p.field == field and expected in p.message for p in problems), problems
+    assert all(p.file.endswith("svc.yaml") for p in problems)
+
+
+def test_drift_step_must_name_a_field_that_exists_at_that_point(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + """drift_schedule:
+  - {after_calls: 10, action: rename, resource: items, field: title, to: name}
+  - {after_calls: 20, action: remove, resource: items, field: title}
+"""
+    )
+    spec, problems = load_spec_file(_write(tmp_path, text))
+    assert spec is None
+    assert "drift_schedule[1]: field 'title' does not exist" in problems[0].message
+
+
+def test_drift_step_needs_exactly_one_trigger(tmp_path: Path) -> None:
+    text = MINIMAL + "drift_schedule:\n  - {action: remove, resource: items, field: title}\n"
+    _, problems = load_spec_file(_write(tmp_path, text))
+    assert problems[0].field == "drift_schedule[0]"
+    assert "exactly one of after_calls or after_seconds" in problems[0].message
+
+
+def test_yaml_syntax_error_and_duplicate_keys_give_line_numbers(tmp_path: Path) -> None:
+    _, problems = load_spec_file(_write(tmp_path, "id: [unclosed\n"))
+    assert problems[0].field.startswith("line ") and "invalid YAML" in problems[0].message
+    _, problems = load_spec_file(_write(tmp_path, MINIMAL + "id: again\n"))
+    assert "duplicate key 'id'" in problems[0].message
+
+
+def test_non_mapping_document_is_a_clear_error(tmp_path: Path) -> None:
+    _, problems = load_spec_file(_write(tmp_path, "- just\n- a list\n"))
+    assert problems[0].message == "expected a mapping (a service spec), got a list"
+    _, problems = load_spec_file(_write(tmp_path, ""))
+    assert "an empty file" in problems[0].message
+
+
+def test_duplicate_ids_across_files_are_reported(tmp_path: Path) -> None:
+    _write(tmp_path, MINIMAL, "a.yaml")
+    _write(tmp_path, MINIMAL.replace("/demo", "/other"), "b.yaml")
+    _, problems = validate_paths([tmp_path])
+    assert [(Path(p.file).name, p.field) for p in problems] == [("b.yaml", "id")]
+
+
+def test_validate_cli_exit_codes_and_messages(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["validate", str(DEFAULT_CONFIG_DIR)])
+    assert ok.exit_code == 0, ok.output
+    assert "9 valid service spec(s)" in ok.output
+    bad = _write(tmp_path, MINIMAL.replace("max_rps: 10", "max_rps: fast"))
+    result = runner.invoke(app, ["validate", str(bad), str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 1
+    assert f"{bad}: rate_limit.max_rps:" in result.output
+    assert "missing.yaml: no such file or directory" in result.output
+    assert "Traceback" not in result.output

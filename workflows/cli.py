@@ -1,0 +1,78 @@
+"""The ``gauntlet`` command line.
+
+Exit codes: 0 success (or PASSED), 1 invalid input found (or FAILED), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from farm.loader import DEFAULT_CONFIG_DIR, validate_paths
+
+app = typer.Typer(
+    name="gauntlet",
+    help="AAM Gauntlet: a synthetic API farm, resilient connectors and chaos scenarios.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+farm_app = typer.Typer(help="The Synthetic API Farm.", no_args_is_help=True)
+app.add_typer(farm_app, name="farm")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Service spec YAML files or folders of them.", show_default=False),
+    ],
+) -> None:
+    """Validate service spec files; print every problem with file, field path and expectation."""
+    specs, problems = validate_paths(paths)
+    for problem in problems:
+        err.print(f"[red]error[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    if problems:
+        files = len({p.file for p in problems})
+        err.print(f"{len(problems)} problem(s) in {files} file(s); {len(specs)} valid spec(s).")
+        raise typer.Exit(1)
+    out.print(
+        f"[green]ok[/green] {len(specs)} valid service spec(s): " + ", ".join(s.id for s in specs)
+    )
+
+
+@farm_app.command("serve")
+def farm_serve(
+    configs: Annotated[
+        Path, typer.Option(help="Folder of service spec YAML files.")
+    ] = DEFAULT_CONFIG_DIR,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.", min=0, max=65535)] = 8001,
+    seed: Annotated[int, typer.Option(help="Seed for records and fault decisions.", min=0)] = 42,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the admin token and credentials file are written.")
+    ] = Path("var/farm"),
+) -> None:
+    """Serve every service spec under CONFIGS on one port."""
+    from farm.server import serve
+
+    from farm.loader import SpecLoadError, load_specs
+
+    try:
+        specs = load_specs([configs])
+    except SpecLoadError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    serve(specs, host=host, port=port, seed=seed, state_dir=state_dir)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,97 @@
+"""The scenario spec: a YAML file locally, the ``spec`` of a ``GauntletScenario`` on Kubernetes.
+
+Thresholds live here and only here: ``DEFAULT_THRESHOLDS`` per mode, overridable per scenario.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aam.profile import AamProfile
+from farm.spec import DNS_LABEL
+
+
+class Mode(StrEnum):
+    calm = "calm"
+    mild = "mild"
+    storm = "storm"
+    hell = "hell"
+
+
+class ScenarioModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkflowRun(ScenarioModel):
+    """One workflow to run, how many concurrent copies, and its parameters."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="a registered workflow name")
+    concurrency: int = Field(default=1, ge=1, le=256)
+    services: list[Annotated[str, Field(pattern=DNS_LABEL)]] | None = Field(
+        default=None, description="restrict to these services (default: the scenario's)"
+    )
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class Thresholds(ScenarioModel):
+    """Pass/fail limits for the invariants; unset fields take the mode's defaults."""
+
+    max_rate_limited_share: float | None = Field(default=None, ge=0, le=1)
+    min_goodput_ratio: float | None = Field(default=None, ge=0, le=1)
+    max_dlq_entries: int | None = Field(default=None, ge=0)
+    min_retry_success_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+#: The mode defaults (seed figures: DLQ < 100, retry success > 80% even in hell).
+DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
+    Mode.calm: Thresholds(
+        max_rate_limited_share=0.02,
+        min_goodput_ratio=0.5,
+        max_dlq_entries=0,
+        min_retry_success_rate=0.9,
+    ),
+    Mode.mild: Thresholds(
+        max_rate_limited_share=0.05,
+        min_goodput_ratio=0.4,
+        max_dlq_entries=10,
+        min_retry_success_rate=0.9,
+    ),
+    Mode.storm: Thresholds(
+        max_rate_limited_share=0.10,
+        min_goodput_ratio=0.3,
+        max_dlq_entries=50,
+        min_retry_success_rate=0.85,
+    ),
+    Mode.hell: Thresholds(
+        max_rate_limited_share=0.20,
+        min_goodput_ratio=0.15,
+        max_dlq_entries=99,
+        min_retry_success_rate=0.8,
+    ),
+}
+
+
+class ScenarioSpec(ScenarioModel):
+    """What to run: chaos mode, for how long, against which services, with which AAM profile."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63)
+    description: str | None = Field(default=None, max_length=500)
+    mode: Mode = Mode.mild
+    duration_seconds: float = Field(default=60, gt=0, le=3600)
+    seed: int = Field(default=42, ge=0)
+    services: list[Annotated[str, Field(pattern=DNS_LABEL)]] = Field(min_length=1)
+    tenants: list[Annotated[str, Field(pattern=DNS_LABEL)]] | None = Field(
+        default=None, description="tenants to use on every service (default: all of each)"
+    )
+    workflows: list[WorkflowRun] = Field(min_length=1)
+    profile: AamProfile = Field(default_factory=AamProfile)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    def effective_thresholds(self) -> Thresholds:
+        """The mode's defaults with this scenario's explicit values on top."""
+        base = DEFAULT_THRESHOLDS[self.mode].model_dump()
+        base.update(self.thresholds.model_dump(exclude_none=True))
+        return Thresholds(**base)
