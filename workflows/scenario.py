@@ -43,6 +43,12 @@ class Thresholds(ScenarioModel):
     min_goodput_ratio: float | None = Field(default=None, ge=0, le=1)
     max_dlq_entries: int | None = Field(default=None, ge=0)
     min_retry_success_rate: float | None = Field(default=None, ge=0, le=1)
+    max_load_amplification: float | None = Field(
+        default=None,
+        ge=0,
+        description="farm-counted HTTP attempts per logical call; unset = not checked "
+        "(set it in outage scenarios: a circuit breaker sheds load instead of retrying)",
+    )
 
 
 #: The mode defaults (seed figures: DLQ < 100, retry success > 80% even in hell).
