@@ -74,5 +74,24 @@ def farm_serve(
     serve(specs, host=host, port=port, seed=seed, state_dir=state_dir)
 
 
+@app.command()
+def crds(
+    root: Annotated[Path, typer.Option(help="Repository root to write under.")] = Path("."),
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report files that differ; exit 1 if any.")
+    ] = False,
+) -> None:
+    """Write crds/*.yaml and deploy/examples/services/ from the pydantic models and farm/configs."""
+    from gauntlet_operator.crds import stale_files, write_all
+
+    if check:
+        stale = stale_files(root)
+        for path in stale:
+            err.print(f"[red]stale[/red] {path} (run `make crds`)", highlight=False)
+        raise typer.Exit(1 if stale else 0)
+    for path in write_all(root):
+        out.print(f"wrote {path}", highlight=False)
+
+
 if __name__ == "__main__":
     app()
