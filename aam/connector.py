@@ -1,0 +1,633 @@
+"""``ConnectorInstance``: one (service, tenant) connection with every defence of the AAM.
+
+A logical call is a loop of *attempts*. Each attempt passes the circuit breaker, gets a token
+(refreshed ahead of expiry, single-flight), waits for the adaptive rate limiter, sends, and is
+classified into exactly one error class. Between attempts: one refresh-and-retry on a 401,
+exponential backoff with full jitter, a per-call attempt cap and the connector's retry budget.
+Writes carry an idempotency key; for servers that ignore the key, the record's lookup field
+carries it too and the connector looks the record up before re-sending after an ambiguous
+failure. What fails for good is dead-lettered. Every attempt is logged (batched) and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from aam.calllog import CallLog
+from aam.circuit import CircuitBreaker, CircuitState
+from aam.credentials import IssuedToken, TenantCredentials, TokenLifecycle
+from aam.dlq import DeadLetterQueue
+from aam.drift import DriftEvent, SchemaGuard
+from aam.errors import (
+    AamError,
+    AuthExpired,
+    CallTimeout,
+    ClientError,
+    InvalidCredentials,
+    NetworkError,
+    RateLimited,
+    ServerError,
+    error_type,
+)
+from aam.idempotency import IdempotencyStore, derive_key, random_key, request_hash
+from aam.metrics import ConnectorMetrics, attempt_result
+from aam.policy import RatePolicy
+from aam.profile import AamProfile, Defence
+from aam.ratelimit import AdaptiveRateLimiter, parse_retry_after
+from aam.retry_budget import RetryBudget
+from aam.stats import ConnectorStats, StatsRecorder
+from aam.transport import HttpTransport, NetworkProfile, TransportFailure
+from farm.spec import AuthType, ServiceSpec
+
+#: Error classes a retry can help with (the server or the path to it may recover).
+RETRYABLE = frozenset({"network_error", "timeout", "server_error", "rate_limit"})
+#: Safety bound on pages one ``paginate`` call follows.
+MAX_PAGES = 100_000
+_JSON = {"content-type": "application/json", "accept": "application/json"}
+
+
+@dataclass
+class _Failure:
+    """An attempt that did not succeed, and what may be done about it."""
+
+    error: AamError
+    retryable: bool
+    maybe_committed: bool  # could a write have taken effect on the server?
+    auth_version: int | None = None  # set for a 401 on an OAuth2 token
+    retry_after: float | None = None
+
+
+@dataclass
+class _Found:
+    """A record found by lookup: an earlier ambiguous write did take effect."""
+
+    record: dict[str, Any]
+
+
+class ConnectorInstance:
+    """One (service, tenant) connector. Built by :meth:`aam.Mesh.add_connector`."""
+
+    def __init__(
+        self,
+        *,
+        spec: ServiceSpec,
+        tenant: str,
+        credentials: TenantCredentials,
+        base_url: str,
+        profile: AamProfile,
+        rate_policy: RatePolicy,
+        network: NetworkProfile,
+        calllog: CallLog,
+        idempotency: IdempotencyStore,
+        dlq: DeadLetterQueue,
+        mappings: dict[str, dict[str, str]] | None = None,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.service = spec.id
+        self.tenant = tenant
+        self.id = f"{spec.id}:{tenant}"
+        self.profile = profile
+        self.rate_policy = rate_policy
+        self.network = network
+        self._credentials = credentials
+        self._calllog = calllog
+        self._idempotency = idempotency
+        self._dlq = dlq
+        self._clock = clock
+        self._rng = random.Random(f"{seed}:{self.id}") if seed is not None else random.Random()
+        self._stats = StatsRecorder()
+        self.metrics = ConnectorMetrics(self.id, self.service, tenant)
+        self.transport = HttpTransport(base_url, network)
+        self.limiter = AdaptiveRateLimiter(
+            rate_policy.max_rps,
+            rate_policy.burst,
+            enabled=profile.has(Defence.rate_adaptation),
+            clock=clock,
+        )
+        self.budget = RetryBudget(
+            capacity=rate_policy.retry_budget_capacity,
+            retry_cost=rate_policy.retry_cost,
+            timeout_cost=rate_policy.timeout_retry_cost,
+            success_deposit=rate_policy.success_deposit,
+        )
+        self.breaker = CircuitBreaker(clock=clock)
+        self.guard = SchemaGuard(
+            spec, mappings or {}, enabled=profile.has(Defence.drift_mapping), connector_id=self.id
+        )
+        self.drift_log: deque[DriftEvent] = deque(maxlen=1000)
+        self._retries_on = profile.has(Defence.retries)
+        self._breaker_on = profile.has(Defence.circuit_breaker)
+        self._idempotency_on = profile.has(Defence.idempotency)
+        self._dead_letter_on = profile.has(Defence.dead_letter)
+        self._auth_type = AuthType(credentials.auth_type or spec.auth.type.value)
+        self._static_headers: dict[str, str] = {"accept": "application/json"}
+        if self._auth_type is AuthType.api_key:
+            header = credentials.api_key_header or spec.auth.api_key_header
+            if not credentials.api_key:
+                raise ValueError(f"{self.id}: an api_key service needs TenantCredentials.api_key")
+            self._static_headers[header] = credentials.api_key
+        self.lifecycle: TokenLifecycle | None = None
+        if self._auth_type is AuthType.oauth2_client_credentials:
+            if not (credentials.client_id and credentials.client_secret):
+                raise ValueError(f"{self.id}: an OAuth2 service needs client_id and client_secret")
+            self._token_url = credentials.token_url or "/oauth2/token"
+            self.lifecycle = TokenLifecycle(
+                self._fetch_token,
+                refresh=profile.has(Defence.token_refresh),
+                clock=clock,
+                connector_id=self.id,
+                on_issued=self.metrics.token_refreshes.inc,
+            )
+        self.metrics.rate.set(self.limiter.rate)
+        self.metrics.circuit.set(0)
+
+    # -- public calls ---------------------------------------------------------------------------
+    async def get(
+        self, path: str, params: Any = None, *, require: Iterable[str] | None = None
+    ) -> Any:
+        """GET ``path``; the decoded body with records normalised to v1 field names."""
+        started = time.perf_counter()
+        try:
+            outcome = await self._call("GET", path, params, None, None, write_retry_ok=True)
+            assert isinstance(outcome, httpx.Response)
+            body = self._decode(outcome)
+            events: list[DriftEvent] = []
+            try:
+                body = self.guard.normalise_body(
+                    path, body, require, outcome.headers.get("x-schema-version"), events
+                )
+            finally:
+                self._record_drift(events)
+        except AamError as exc:
+            self._finish(started, exc)
+            raise
+        self._finish(started, None)
+        return body
+
+    async def paginate(
+        self, path: str, params: Any = None, *, require: Iterable[str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield every record of a collection, following ``next`` links."""
+        next_path: str | None = path
+        page_params = params
+        for _ in range(MAX_PAGES):
+            if not next_path:
+                return
+            page = await self.get(next_path, page_params, require=require)
+            for record in page.get("data") or []:
+                yield record
+            next_path = page.get("next")
+            page_params = None  # ``next`` carries its own query string
+        raise ClientError(f"more than {MAX_PAGES} pages at {path}", connector_id=self.id)
+
+    async def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        operation_id: str | None = None,
+        dead_letter: bool = True,
+    ) -> dict[str, Any]:
+        """Create a record, exactly once as far as the server lets us (see module docstring)."""
+        started = time.perf_counter()
+        if not self._idempotency_on:
+            # Naive write: no key, no store; a retry after an ambiguous failure could duplicate,
+            # so only failures known not to have reached the server are retried.
+            try:
+                result = await self._send_write(path, body, None, lookup_first=False)
+            except AamError as exc:
+                await self._dead_letter(path, body, None, exc, dead_letter)
+                self._finish(started, exc)
+                raise
+            self._finish(started, None)
+            return result
+        if idempotency_key is None:
+            idempotency_key = (
+                derive_key(self.id, path, operation_id) if operation_id else random_key()
+            )
+        key = idempotency_key
+        req_hash = request_hash(body)
+        try:
+            async with self._idempotency.hold(key):
+                known = await self._idempotency.get(key)
+                if known is not None:
+                    if known.request_hash != req_hash:
+                        raise ClientError(
+                            "idempotency key reused with a different request body",
+                            connector_id=self.id,
+                            reason="idempotency_key_reuse",
+                        )
+                    if known.status == "done":
+                        self._finish(started, None, http=False)
+                        stored: dict[str, Any] = known.response
+                        return stored
+                await self._idempotency.begin(key, self.id, path, req_hash)
+                try:
+                    # A key seen before may have reached the server already: look first.
+                    result = await self._send_write(path, body, key, lookup_first=known is not None)
+                except AamError as exc:
+                    await self._idempotency.fail(key)
+                    await self._dead_letter(path, body, key, exc, dead_letter)
+                    raise
+                await self._idempotency.complete(key, result)
+        except AamError as exc:
+            self._finish(started, exc)
+            raise
+        self._finish(started, None)
+        return result
+
+    def stats(self) -> ConnectorStats:
+        """A snapshot of this connector's figures."""
+        s = self._stats
+        return ConnectorStats(
+            connector_id=self.id,
+            calls=s.calls,
+            successes=s.successes,
+            failures=dict(s.failures),
+            attempts=s.attempts,
+            retries=s.retries,
+            token_refreshes=self.lifecycle.token_requests if self.lifecycle else 0,
+            rate_limited=s.rate_limited,
+            dlq_entries=s.dlq_entries,
+            drift_events=s.drift_events,
+            latency_p50=s.percentile(0.50),
+            latency_p99=s.percentile(0.99),
+            current_rate=self.limiter.rate,
+            circuit_state=self.breaker.state.name if self._breaker_on else "disabled",
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool and stop background token work."""
+        if self.lifecycle is not None:
+            await self.lifecycle.aclose()
+        await self.transport.aclose()
+
+    # -- writes -----------------------------------------------------------------------------------
+    def _lookup_field(self, path: str) -> str | None:
+        """The lookup field to embed the key in, for servers that ignore Idempotency-Key."""
+        if self.spec.idempotency.supported or not self._idempotency_on:
+            return None
+        where = self.guard.route(path)
+        if where is None:
+            return None
+        return self.spec.resource(where[0]).lookup_field
+
+    async def _send_write(
+        self, path: str, body: dict[str, Any], key: str | None, *, lookup_first: bool
+    ) -> dict[str, Any]:
+        lookup_field = self._lookup_field(path) if key else None
+        recover: Callable[[], Any] | None = None
+        send_body = body
+        if lookup_field is not None and key is not None:
+            value = body.get(lookup_field)
+            if value is None:
+                send_body = {**body, lookup_field: key}
+                value = key
+            lookup_value = value
+
+            async def recover() -> _Found | _Failure | None:
+                return await self._lookup(path, lookup_field, lookup_value)
+
+        # With a key the server dedupes (or the lookup does): any retryable failure may be
+        # retried. Without one, only failures that certainly did not reach the server are.
+        safe_to_repeat = self.spec.idempotency.supported or recover is not None
+        write_retry_ok = key is not None and safe_to_repeat
+        outcome = await self._call(
+            "POST",
+            path,
+            None,
+            orjson.dumps(send_body),
+            key,
+            write_retry_ok=write_retry_ok,
+            recover=recover,
+            lookup_first=lookup_first and recover is not None,
+        )
+        record = outcome.record if isinstance(outcome, _Found) else self._decode(outcome)
+        events: list[DriftEvent] = []
+        where = self.guard.route(path)
+        if where is not None and isinstance(record, dict):
+            # The write is done whatever the shape: map what can be mapped, require nothing.
+            record = self.guard.normalise_record(where[0], record, (), events)
+        self._record_drift(events)
+        return record  # type: ignore[no-any-return]
+
+    async def _lookup(self, path: str, field: str, value: Any) -> _Found | _Failure | None:
+        outcome = await self._attempt("GET", path, {field: value}, None, None)
+        if isinstance(outcome, _Failure):
+            return outcome
+        try:
+            body = self._decode(outcome)
+        except AamError as exc:
+            return _Failure(exc, retryable=True, maybe_committed=True)
+        records = body.get("data") if isinstance(body, dict) else None
+        if records:
+            return _Found(records[0])
+        return None
+
+    async def _dead_letter(
+        self, path: str, body: dict[str, Any], key: str | None, exc: AamError, wanted: bool
+    ) -> None:
+        if not (wanted and self._dead_letter_on):
+            return
+        if exc.reason == "idempotency_key_reuse":
+            return  # the caller's mistake, not a failed write
+        await self._dlq.add(self.id, path, body, key, exc)
+        self._stats.dlq_entries += 1
+        self.metrics.dlq_writes.inc()
+        self.metrics.dlq_depth.inc()
+
+    # -- the attempt loop -------------------------------------------------------------------------
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        content: bytes | None,
+        key: str | None,
+        *,
+        write_retry_ok: bool,
+        recover: Callable[[], Any] | None = None,
+        lookup_first: bool = False,
+    ) -> httpx.Response | _Found:
+        attempts = 0
+        retries = 0
+        auth_retried = False
+        max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
+        while True:
+            outcome: httpx.Response | _Failure | _Found | None = None
+            if lookup_first and recover is not None:
+                outcome = await recover()
+                if outcome is None:
+                    lookup_first = False  # not there: the earlier attempt did not commit
+            if outcome is None:
+                outcome = await self._attempt(method, path, params, content, key, retries)
+            attempts += 1
+            if not isinstance(outcome, _Failure):
+                return outcome
+            failure = outcome
+            failure.error.attempts = attempts
+            if (
+                failure.auth_version is not None
+                and not auth_retried
+                and self.lifecycle is not None
+                and await self.lifecycle.on_unauthorized(failure.auth_version)
+            ):
+                auth_retried = True  # one refresh-and-retry per call, outside the retry budget
+                continue
+            if failure.maybe_committed and recover is not None:
+                lookup_first = True
+            if not failure.retryable or attempts >= max_attempts:
+                raise failure.error
+            if method == "POST" and failure.maybe_committed and not write_retry_ok:
+                raise failure.error
+            if not self.budget.try_withdraw(timeout=failure.error.error_class == "timeout"):
+                raise failure.error
+            delay = self.rate_policy.backoff.delay(retries, self._rng)
+            if failure.retry_after and not self.limiter.enabled:
+                # Without the limiter nobody else honours Retry-After: at least this call does.
+                delay = max(delay, failure.retry_after)
+            retries += 1
+            self._stats.retries += 1
+            self.metrics.retries.inc()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        content: bytes | None,
+        key: str | None,
+        retries: int = 0,
+    ) -> httpx.Response | _Failure:
+        breaker = self.breaker
+        if self._breaker_on and not breaker.allow():
+            self.metrics.circuit.set(int(breaker.state))
+            cls = error_type(breaker.last_failure_class)
+            return _Failure(
+                cls(
+                    f"circuit open for {self.id} (last failure: {breaker.last_failure_class})",
+                    connector_id=self.id,
+                    reason="circuit_open",
+                ),
+                retryable=False,
+                maybe_committed=False,
+            )
+        headers = dict(self._static_headers)
+        if content is not None:
+            headers["content-type"] = "application/json"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        version: int | None = None
+        if self.lifecycle is not None:
+            try:
+                token, version = await self.lifecycle.token()
+            except AamError as exc:
+                if self._breaker_on:
+                    breaker.release_probe()
+                return _Failure(exc, exc.error_class in RETRYABLE, maybe_committed=False)
+            headers["authorization"] = f"Bearer {token}"
+        sent_at = await self.limiter.acquire()
+        started = time.perf_counter()
+        try:
+            response = await self.transport.request(
+                method, path, params=params, headers=headers, content=content
+            )
+        except TransportFailure as failure:
+            latency = time.perf_counter() - started
+            self._log_attempt(method, path, None, failure.error_class, retries, key, latency)
+            if self._breaker_on:
+                breaker.record_failure(failure.error_class)
+                self.metrics.circuit.set(int(breaker.state))
+            cls = CallTimeout if failure.error_class == "timeout" else NetworkError
+            return _Failure(
+                cls(str(failure), connector_id=self.id, reason=failure.detail[:80]),
+                retryable=True,
+                maybe_committed=failure.maybe_sent,
+            )
+        latency = time.perf_counter() - started
+        status = response.status_code
+        self.limiter.on_response(status, response.headers, sent_at)
+        if status < 400:
+            self._log_attempt(method, path, status, None, retries, key, latency)
+            if self._breaker_on:
+                breaker.record_success()
+            self.budget.deposit()
+            return response
+        failure_ = self._classify_status(response, version, key)
+        self._log_attempt(method, path, status, failure_.error.error_class, retries, key, latency)
+        if self._breaker_on:
+            if status >= 500:
+                breaker.record_failure("server_error")
+            else:
+                breaker.record_success()  # the server is alive and answering
+            self.metrics.circuit.set(int(breaker.state))
+        self.metrics.rate.set(self.limiter.rate)
+        return failure_
+
+    def _classify_status(
+        self, response: httpx.Response, version: int | None, key: str | None
+    ) -> _Failure:
+        status = response.status_code
+        reason = _error_code(response)
+        where = f"{response.request.method} {response.request.url.path} -> {status}"
+        kw: dict[str, Any] = {"connector_id": self.id, "status": status, "reason": reason}
+        if status == 401:
+            if self.lifecycle is not None:
+                return _Failure(
+                    AuthExpired(f"{where}: token refused ({reason})", **kw),
+                    retryable=False,
+                    maybe_committed=False,
+                    auth_version=version,
+                )
+            return _Failure(InvalidCredentials(f"{where}: credentials refused", **kw), False, False)
+        if status == 403:
+            error = InvalidCredentials(f"{where}: forbidden ({reason})", **kw)
+            return _Failure(error, False, False)
+        if status == 429:
+            self._stats.rate_limited += 1
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            return _Failure(
+                RateLimited(f"{where}: rate limited", retry_after=retry_after, **kw),
+                retryable=True,
+                maybe_committed=False,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            return _Failure(
+                ServerError(f"{where} ({reason})", **kw),
+                retryable=True,
+                maybe_committed=True,
+                retry_after=retry_after,
+            )
+        if status == 409 and key is not None and reason == "idempotency_key_in_flight":
+            # The first send of this key is still being processed: ask again shortly.
+            return _Failure(ClientError(f"{where} ({reason})", **kw), True, True)
+        return _Failure(ClientError(f"{where} ({reason})", **kw), False, False)
+
+    # -- auth -------------------------------------------------------------------------------------
+    async def _fetch_token(self) -> IssuedToken:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._credentials.client_id or "",
+            "client_secret": self._credentials.client_secret or "",
+        }
+        try:
+            response = await self.transport.request("POST", self._token_url, data=form)
+        except TransportFailure as failure:
+            cls = CallTimeout if failure.error_class == "timeout" else NetworkError
+            raise cls(f"token endpoint: {failure}", connector_id=self.id) from None
+        status = response.status_code
+        kw: dict[str, Any] = {"connector_id": self.id, "status": status}
+        if status in (400, 401, 403):
+            raise InvalidCredentials(
+                f"token endpoint refused the credentials ({_error_code(response)})", **kw
+            )
+        if status == 429:
+            raise RateLimited("token endpoint rate limited", **kw)
+        if status >= 500:
+            raise ServerError("token endpoint failed", **kw)
+        if status >= 400:
+            raise ClientError(f"token endpoint answered {status}", **kw)
+        try:
+            payload = orjson.loads(response.content)
+            return IssuedToken(
+                access_token=str(payload["access_token"]),
+                expires_in=float(payload.get("expires_in") or 3600),
+                refresh_token=payload.get("refresh_token"),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise ServerError("token endpoint sent an unusable answer", **kw) from None
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise ServerError(
+                f"{response.status_code} with a body that is not JSON",
+                connector_id=self.id,
+                status=response.status_code,
+                reason="invalid_json",
+            ) from None
+
+    def _log_attempt(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        error_class: str | None,
+        retries: int,
+        key: str | None,
+        latency: float,
+    ) -> None:
+        self._stats.attempts += 1
+        self.metrics.attempts[attempt_result(status, error_class)].inc()
+        self._calllog.record(
+            (
+                self.id,
+                self.tenant,
+                time.time(),
+                method,
+                path.split("?", 1)[0],
+                status,
+                error_class,
+                retries,
+                key,
+                latency,
+            )
+        )
+
+    def _finish(self, started: float, error: AamError | None, *, http: bool = True) -> None:
+        elapsed = time.perf_counter() - started
+        s = self._stats
+        s.calls += 1
+        if error is None:
+            s.successes += 1
+            s.latencies.append(elapsed)
+            self.metrics.calls["success"].inc()
+        else:
+            s.failures[error.error_class] += 1
+            self.metrics.calls[error.error_class].inc()
+        if http:
+            self.metrics.duration.observe(elapsed)
+        if self.limiter.enabled:
+            self.metrics.rate.set(self.limiter.rate)
+        if self._breaker_on:
+            self.metrics.circuit.set(int(self.breaker.state))
+
+    def _record_drift(self, events: list[DriftEvent]) -> None:
+        for event in events:
+            self._stats.drift_events += 1
+            self.metrics.drift[event.action].inc()
+            self.drift_log.append(event)
+            self._calllog.record_drift(self.id, event)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict):
+        code = body.get("error")
+        if isinstance(code, str):
+            return code[:80]
+    return None
+
+
+__all__ = ["CircuitState", "ConnectorInstance", "NetworkProfile", "RatePolicy"]

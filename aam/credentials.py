@@ -1,0 +1,190 @@
+"""Tenant credentials and the token lifecycle of one connector.
+
+- :class:`TenantCredentials` — what the operator hands the AAM (secrets never in ``repr``).
+- :class:`CredentialDescriptor` — the live token: value, expiry, version.
+- :class:`TokenLifecycle` — refresh before expiry (with skew), single-flight refresh so N
+  concurrent callers cause one token request, and one refresh-and-retry on a 401 for a token
+  believed valid (server-side rotation). Bad credentials fail fast and are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aam.errors import AuthExpired, InvalidCredentials
+
+#: Refresh this long before expiry (capped at a share of the TTL for short-lived tokens).
+DEFAULT_SKEW_SECONDS = 30.0
+SKEW_SHARE_OF_TTL = 0.2
+#: Inside this margin before expiry a token is no longer used at all: callers wait for the new one.
+HARD_MARGIN_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class TenantCredentials:
+    """A tenant's credentials for one service. Secrets are kept out of ``repr``."""
+
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    token_url: str | None = None
+    api_key_header: str | None = None
+    auth_type: str | None = None
+
+    @classmethod
+    def from_farm(cls, entry: Mapping[str, Any]) -> TenantCredentials:
+        """Build from one tenant entry of the farm's ``GET /admin/credentials`` answer."""
+        return cls(
+            client_id=entry.get("client_id"),
+            client_secret=entry.get("client_secret"),
+            api_key=entry.get("api_key"),
+            token_url=entry.get("token_url"),
+            api_key_header=entry.get("api_key_header"),
+            auth_type=entry.get("auth_type"),
+        )
+
+
+@dataclass
+class CredentialDescriptor:
+    """The token a connector currently uses."""
+
+    auth_type: str
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: float = 0.0  # monotonic seconds; 0 = no token yet
+    ttl_seconds: float = 0.0
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """What a token endpoint returned."""
+
+    access_token: str
+    expires_in: float
+    refresh_token: str | None = None
+
+
+#: Fetches a new token; raises an ``AamError`` leaf (``InvalidCredentials`` for a refusal).
+TokenFetcher = Callable[[], Awaitable[IssuedToken]]
+
+
+class TokenLifecycle:
+    """Keeps one connector's OAuth2 token fresh; ``refresh`` off means fetch once, never renew."""
+
+    def __init__(
+        self,
+        fetch: TokenFetcher,
+        *,
+        refresh: bool = True,
+        skew_seconds: float = DEFAULT_SKEW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        connector_id: str | None = None,
+        on_issued: Callable[[], None] | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self.refresh_enabled = refresh
+        self.skew_seconds = skew_seconds
+        self._clock = clock
+        self.connector_id = connector_id
+        self._on_issued = on_issued
+        self.descriptor = CredentialDescriptor(auth_type="oauth2_client_credentials")
+        self._inflight: asyncio.Future[CredentialDescriptor] | None = None
+        self._background: asyncio.Task[None] | None = None
+        self.token_requests = 0
+        self._broken: InvalidCredentials | None = None
+
+    async def token(self) -> tuple[str, int]:
+        """A usable (access token, version), refreshing first if it is about to expire."""
+        if self._broken is not None:
+            raise self._broken
+        d = self.descriptor
+        if d.access_token is None:
+            d = await self._refresh_single_flight()
+        elif self.refresh_enabled:
+            now = self._clock()
+            if now >= d.expires_at - HARD_MARGIN_SECONDS:
+                d = await self._refresh_single_flight()
+            elif now >= d.expires_at - self._skew(d):
+                # Still valid: keep using it while one background refresh gets the next one.
+                self._refresh_in_background()
+        assert d.access_token is not None
+        return d.access_token, d.version
+
+    async def on_unauthorized(self, version: int) -> bool:
+        """A 401 for the token of ``version``: renew it (once for all callers). Retry if True."""
+        if not self.refresh_enabled:
+            return False
+        if self.descriptor.version == version:
+            self.descriptor.expires_at = 0.0  # believed valid, refused: rotated or revoked
+            await self._refresh_single_flight()
+        return True
+
+    def _skew(self, d: CredentialDescriptor) -> float:
+        return min(self.skew_seconds, d.ttl_seconds * SKEW_SHARE_OF_TTL)
+
+    def _refresh_in_background(self) -> None:
+        if self._inflight is None and (self._background is None or self._background.done()):
+            self._background = asyncio.ensure_future(self._background_refresh())
+
+    async def _background_refresh(self) -> None:
+        # Failure here is not surfaced: the next caller past the hard margin refreshes itself.
+        try:
+            await self._refresh_single_flight()
+        except Exception:
+            return
+
+    async def _refresh_single_flight(self) -> CredentialDescriptor:
+        if self._inflight is not None:
+            return await asyncio.shield(self._inflight)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[CredentialDescriptor] = loop.create_future()
+        self._inflight = fut
+        try:
+            self.token_requests += 1
+            if self._on_issued is not None:
+                self._on_issued()
+            issued = await self._fetch()
+        except BaseException as exc:
+            self._inflight = None
+            if isinstance(exc, InvalidCredentials):
+                self._broken = exc  # fail fast from now on: these credentials are wrong
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: waiters may be none
+            raise
+        now = self._clock()
+        d = CredentialDescriptor(
+            auth_type="oauth2_client_credentials",
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            expires_at=now + issued.expires_in,
+            ttl_seconds=issued.expires_in,
+            version=self.descriptor.version + 1,
+        )
+        self.descriptor = d
+        self._inflight = None
+        fut.set_result(d)
+        return d
+
+    async def aclose(self) -> None:
+        """Stop a background refresh, if any."""
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._background
+
+
+def auth_expired(connector_id: str | None, attempts: int) -> AuthExpired:
+    """The error for a token the server keeps refusing."""
+    return AuthExpired(
+        "token refused by the server (expired or rotated)",
+        connector_id=connector_id,
+        status=401,
+        attempts=attempts,
+    )

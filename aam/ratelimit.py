@@ -1,0 +1,276 @@
+"""Client-side rate limiting that adapts to the server (AWS SDK "adaptive" retry mode, CUBIC).
+
+One :class:`AdaptiveRateLimiter` per connector, i.e. per (service, tenant): one tenant's
+throttling never slows another. It is a token bucket whose fill rate is
+
+- **capped by what the server advertises** (``RateLimit-Policy``, IETF draft ratelimit-headers)
+  times a small safety factor, and kept at or below the server's ``RateLimit-Remaining``;
+- **cut multiplicatively on a real 429** (``beta = 0.7``) and **probed back up** along a CUBIC
+  curve (``rate(t) = C*(t - K)**3 + W_max``), as the AWS SDKs do;
+- **blocked until ``Retry-After`` has passed**: no request of this connector goes out before then.
+
+Waiting is reservation-based (like Go's ``rate.Limiter``): each caller takes a slot in the future
+and sleeps once, so N waiters cost N sleeps, not N² wake-ups. A block or a rate cut bumps the
+*epoch*, which makes sleepers re-plan at the new rate instead of firing on the old schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+#: CUBIC constants from the AWS SDKs' adaptive retry mode.
+CUBIC_BETA = 0.7
+CUBIC_SCALE = 0.4
+#: Send a little below the advertised rate so network jitter never empties the server's bucket.
+HEADROOM = 0.98
+#: Use this share of the server's burst client-side; the rest absorbs arrival jitter.
+BURST_SHARE = 0.5
+MIN_RATE = 0.5
+#: Never plan more than this far ahead for one caller (bounds every wait).
+MAX_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ServerLimit:
+    """What a response said about the server's limit."""
+
+    rps: float | None = None
+    burst: float | None = None
+    remaining: float | None = None
+    reset_seconds: float | None = None
+    retry_after: float | None = None
+
+
+_policy_cache: dict[str, tuple[float | None, float | None]] = {}
+
+
+def parse_policy(value: str) -> tuple[float | None, float | None]:
+    """``RateLimit-Policy`` → (requests per second, burst). Accepts ``q;w=W;burst=B;rps=R``."""
+    cached = _policy_cache.get(value)
+    if cached is not None:
+        return cached
+    rps: float | None = None
+    burst: float | None = None
+    try:
+        first = value.split(",")[0]
+        parts = [p.strip() for p in first.split(";")]
+        quota = float(parts[0])
+        window = 1.0
+        for part in parts[1:]:
+            name, _, raw = part.partition("=")
+            name = name.strip().lower()
+            if name == "w":
+                window = float(raw)
+            elif name == "rps":
+                rps = float(raw)
+            elif name == "burst":
+                burst = float(raw)
+        if rps is None and window > 0:
+            rps = quota / window
+        if burst is None:
+            burst = quota
+    except ValueError:
+        rps, burst = None, None
+    if len(_policy_cache) < 1024:  # a server sends few distinct policies; bound it anyway
+        _policy_cache[value] = (rps, burst)
+    return rps, burst
+
+
+def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:
+    """``Retry-After`` (delta-seconds or HTTP-date) → seconds to wait, or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now_epoch is None else now_epoch
+    return max(0.0, when.timestamp() - now)
+
+
+def read_server_limit(headers: Mapping[str, str], status: int) -> ServerLimit:
+    """Extract the rate-limit facts from response headers (case-insensitive mapping)."""
+    rps = burst = remaining = reset = None
+    policy = headers.get("ratelimit-policy")
+    if policy:
+        rps, burst = parse_policy(policy)
+    raw = headers.get("ratelimit-remaining")
+    if raw is not None:
+        try:
+            remaining = float(raw)
+        except ValueError:
+            remaining = None
+    raw = headers.get("ratelimit-reset")
+    if raw is not None:
+        try:
+            reset = float(raw)
+        except ValueError:
+            reset = None
+    retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
+    return ServerLimit(rps, burst, remaining, reset, retry_after)
+
+
+class AdaptiveRateLimiter:
+    """Token bucket with an adaptive fill rate and a ``Retry-After`` block."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.enabled = enabled
+        self._clock = clock
+        self._sleep = sleep
+        self.policy_rate = max(MIN_RATE, rate)
+        self.max_rate = self.policy_rate * 10
+        self._rate = self.policy_rate
+        self._capacity = max(1.0, math.floor(burst * BURST_SHARE))
+        self._tokens = self._capacity
+        self._last = clock()
+        self._blocked_until = 0.0
+        self._epoch = 0
+        self._ceiling: float | None = None  # advertised rps * HEADROOM
+        self._throttled = False
+        self._last_max_rate = self._rate
+        self._last_throttle = 0.0
+        self._k = 0.0
+        self.throttle_events = 0
+        self.blocks = 0
+
+    # -- what callers see -------------------------------------------------------------------
+    @property
+    def rate(self) -> float:
+        """The current send rate (requests per second); ``0`` when disabled means unlimited."""
+        return self._rate if self.enabled else 0.0
+
+    @property
+    def blocked_until(self) -> float:
+        """Monotonic time before which nothing is sent (``Retry-After``)."""
+        return self._blocked_until
+
+    async def acquire(self) -> float:
+        """Wait for a send slot; returns the monotonic time the request may go out."""
+        if not self.enabled:
+            return self._clock()
+        # Bounded: each pass either returns or re-plans after an epoch change; epochs only change
+        # on server signals, so a few passes suffice. The cap keeps a pathological server finite.
+        for _ in range(64):
+            epoch = self._epoch
+            wait = self._reserve()
+            if wait <= 0:
+                return self._clock()
+            await self._sleep(wait)
+            if epoch == self._epoch and self._clock() >= self._blocked_until:
+                return self._clock()
+        while self._clock() < self._blocked_until:  # last resort: still honour the block
+            await self._sleep(self._blocked_until - self._clock())
+        return self._clock()
+
+    def on_response(self, status: int, headers: Mapping[str, str], sent_at: float) -> None:
+        """Learn from a response: advertised limit, remaining quota, 429s and Retry-After."""
+        if not self.enabled:
+            return
+        limit = read_server_limit(headers, status)
+        now = self._clock()
+        if limit.rps is not None:
+            self._set_ceiling(limit.rps * HEADROOM, limit.burst, now)
+        if limit.remaining is not None and status != 429:
+            self._refill(now)
+            if self._tokens > limit.remaining:
+                self._tokens = limit.remaining
+        if status == 429:
+            self._on_throttle(limit, sent_at, now)
+        elif status == 503 and limit.retry_after:
+            self.block_for(limit.retry_after)
+        elif self._throttled and status < 400:
+            self._set_rate(self._cubic_rate(now), now)
+
+    def block_for(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a server's ``Retry-After``)."""
+        now = self._clock()
+        until = now + min(seconds, MAX_WAIT_SECONDS)
+        if until > self._blocked_until:
+            self._refill(now)
+            self._blocked_until = until
+            # Forgive outstanding reservations: their owners re-plan after the block, spaced
+            # at the current rate, instead of all firing together when it ends.
+            self._tokens = 0.0
+            self._epoch += 1
+            self.blocks += 1
+
+    # -- internals ----------------------------------------------------------------------------
+    def _refill(self, now: float) -> None:
+        start = max(self._last, self._blocked_until)
+        if now > start:
+            self._tokens = min(self._capacity, self._tokens + (now - start) * self._rate)
+        if now > self._last:
+            self._last = now
+
+    def _reserve(self) -> float:
+        now = self._clock()
+        self._refill(now)
+        self._tokens -= 1.0
+        start = max(now, self._blocked_until)
+        deficit = -self._tokens if self._tokens < 0 else 0.0
+        return min(MAX_WAIT_SECONDS, start - now + deficit / self._rate)
+
+    def _on_throttle(self, limit: ServerLimit, sent_at: float, now: float) -> None:
+        if limit.retry_after:
+            self.block_for(limit.retry_after)
+        # A 429 that left quota on the server (Remaining > 0) is a spike, not our rate: honour
+        # Retry-After, keep the rate. A 429 for a request sent before the last cut says nothing
+        # new: the cut already answered it, and cutting again would compound.
+        if limit.remaining is not None and limit.remaining > 0:
+            return
+        if self._throttled and sent_at < self._last_throttle:
+            return
+        self.throttle_events += 1
+        self._throttled = True
+        self._last_max_rate = self._rate
+        self._last_throttle = now
+        self._k = (self._last_max_rate * (1 - CUBIC_BETA) / CUBIC_SCALE) ** (1 / 3)
+        self._set_rate(self._rate * CUBIC_BETA, now)
+
+    def _cubic_rate(self, now: float) -> float:
+        t = now - self._last_throttle
+        return CUBIC_SCALE * (t - self._k) ** 3 + self._last_max_rate
+
+    def _set_ceiling(self, ceiling: float, burst: float | None, now: float) -> None:
+        if burst is not None:
+            capacity = max(1.0, math.floor(burst * BURST_SHARE))
+            if capacity != self._capacity:
+                self._refill(now)
+                self._capacity = capacity
+                self._tokens = min(self._tokens, capacity)
+        if ceiling == self._ceiling:
+            return
+        self._ceiling = ceiling
+        self.max_rate = max(self.max_rate, ceiling)
+        target = self._cubic_rate(now) if self._throttled else ceiling
+        self._set_rate(target, now)
+
+    def _set_rate(self, target: float, now: float) -> None:
+        upper = self._ceiling if self._ceiling is not None else self.max_rate
+        new = min(max(target, MIN_RATE), upper)
+        if new == self._rate:
+            return
+        self._refill(now)
+        if new < self._rate * 0.9:
+            # A real cut: no burst at the old rate, and sleepers re-plan at the new rate.
+            self._tokens = 0.0
+            self._epoch += 1
+        self._rate = new

@@ -1,0 +1,52 @@
+"""Per-connector figures for the scorecard: counters plus a bounded latency sample."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+#: Keep this many recent successful-call latencies for percentiles (bounded memory).
+LATENCY_SAMPLE = 20_000
+
+
+@dataclass(frozen=True)
+class ConnectorStats:
+    """A snapshot of one connector (latencies in seconds, per successful call)."""
+
+    connector_id: str
+    calls: int
+    successes: int
+    failures: dict[str, int]
+    attempts: int
+    retries: int
+    token_refreshes: int
+    rate_limited: int
+    dlq_entries: int
+    drift_events: int
+    latency_p50: float | None
+    latency_p99: float | None
+    current_rate: float
+    circuit_state: str
+
+
+@dataclass
+class StatsRecorder:
+    """Mutable counters a connector updates as it works."""
+
+    calls: int = 0
+    successes: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    attempts: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    dlq_entries: int = 0
+    drift_events: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLE))
+
+    def percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of recent successful-call latencies, nearest rank."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+        return ordered[index]
