@@ -1,0 +1,231 @@
+"""The admin surface (status, chaos, reset, ledger, records, credentials) and the token endpoint.
+
+Admin routes need ``Authorization: Bearer <admin token>``: 401 without one, 403 with a wrong one.
+Bodies are serialised once with orjson and returned as bytes (no FastAPI re-encoding).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote_plus
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from farm import metrics
+from farm.chaos import ChaosLevel
+from farm.spec import AuthType
+from farm.state import Farm
+
+
+class FarmError(HTTPException):
+    """An HTTP refusal rendered as ``{"error": ..., "detail": ...}`` (plus extra fields)."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, detail, headers)
+        self.error = error
+
+
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """orjson bytes as an ``application/json`` response."""
+    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+
+
+def farm_of(request: Request) -> Farm:
+    farm: Farm = request.app.state.farm
+    return farm
+
+
+def require_admin(request: Request) -> Farm:
+    """Dependency: the caller holds the admin token."""
+    farm = farm_of(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise FarmError(401, "unauthorized", "admin token required", {"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(token.strip().encode(), farm.admin_token.encode()):
+        raise FarmError(403, "forbidden", "wrong admin token")
+    return farm
+
+
+AdminFarm = Annotated[Farm, Depends(require_admin)]
+
+
+class ChaosRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: ChaosLevel
+    service: str | None = None
+
+
+class ResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int | None = Field(default=None, ge=0)
+
+
+admin = APIRouter(prefix="/admin")
+
+
+@admin.get("/status")
+def status(farm: AdminFarm) -> Response:
+    """Live counters per service and tenant, schema versions and chaos levels."""
+    return json_response(farm.status())
+
+
+@admin.post("/chaos")
+def set_chaos(farm: AdminFarm, body: ChaosRequest) -> Response:
+    """Set the chaos level of every service, or of one."""
+    try:
+        farm.set_chaos(body.level, body.service)
+    except KeyError:
+        raise FarmError(404, "unknown_service", f"no service {body.service!r}") from None
+    return json_response(farm.chaos.as_json())
+
+
+@admin.post("/reset")
+def reset(farm: AdminFarm, body: ResetRequest | None = None) -> Response:
+    """Everything but credentials back to the start (optionally with a new seed)."""
+    farm.reset(body.seed if body else None)
+    return json_response({"status": "reset", "seed": farm.seed})
+
+
+@admin.get("/ledger")
+def ledger(farm: AdminFarm, service: str | None = None) -> Response:
+    """Ground truth: committed writes, injected faults, drift events."""
+    if service is not None and service not in farm.services:
+        raise FarmError(404, "unknown_service", f"no service {service!r}")
+    return json_response(farm.ledger_json(service))
+
+
+@admin.get("/records/{service}/{resource}")
+def records(
+    farm: AdminFarm,
+    service: str,
+    resource: str,
+    tenant: str,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Response:
+    """Canonical (version-1 shape) records of one tenant's resource."""
+    spec = farm.specs.get(service)
+    if spec is None:
+        raise FarmError(404, "unknown_service", f"no service {service!r}")
+    if resource not in {r.name for r in spec.resources}:
+        raise FarmError(404, "unknown_resource", f"{service} has no resource {resource!r}")
+    if tenant not in {t.id for t in spec.tenants}:
+        raise FarmError(404, "unknown_tenant", f"{service} has no tenant {tenant!r}")
+    table = farm.records.table(service, tenant, resource)
+    return json_response({"data": table.slice(offset, limit), "total": len(table)})
+
+
+@admin.get("/credentials")
+def credentials(farm: AdminFarm) -> Response:
+    """Every tenant's credentials (the same JSON as ``<state dir>/credentials.json``)."""
+    return json_response(farm.credentials.as_json())
+
+
+public = APIRouter()
+
+
+@public.get("/healthz")
+def healthz(request: Request) -> Response:
+    """Liveness: no auth."""
+    return json_response({"status": "ok", "services": len(farm_of(request).services)})
+
+
+@public.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus text exposition of the ``gauntlet_farm_*`` families."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _token_error(status: int, error: str, description: str) -> Response:
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if error == "invalid_client":
+        headers["WWW-Authenticate"] = 'Basic realm="gauntlet-farm"'
+    return json_response({"error": error, "error_description": description}, status, headers)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    # RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+@public.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    """RFC 6749 §4.4 client-credentials grant. Not rate limited, never faulted."""
+    farm = farm_of(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _token_error(
+            400, "invalid_request", "body must be application/x-www-form-urlencoded"
+        )
+    raw = await request.body()
+    try:
+        form = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=bool(raw))
+    except (UnicodeDecodeError, ValueError):
+        return _token_error(400, "invalid_request", "malformed form body")
+    repeated = sorted(k for k, v in form.items() if len(v) > 1)
+    if repeated:
+        return _token_error(400, "invalid_request", f"repeated parameter(s): {', '.join(repeated)}")
+    params = {k: v[0] for k, v in form.items()}
+    grant = params.get("grant_type")
+    if not grant:
+        return _token_error(400, "invalid_request", "grant_type is required")
+    if grant != "client_credentials":
+        return _token_error(400, "unsupported_grant_type", f"grant_type {grant!r} is not supported")
+    basic = request.headers.get("authorization")
+    in_body = "client_id" in params or "client_secret" in params
+    if basic and in_body:
+        return _token_error(400, "invalid_request", "use one client authentication method, not two")
+    if basic:
+        pair = _basic_credentials(basic)
+        if pair is None:
+            return _token_error(401, "invalid_client", "malformed Basic credentials")
+        client_id, secret = pair
+    else:
+        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+    if not client_id or not secret:
+        return _token_error(401, "invalid_client", "client authentication required")
+    creds = farm.credentials.by_client_id.get(client_id)
+    if (
+        creds is None
+        or creds.client_secret is None
+        or not hmac.compare_digest(secret.encode(), creds.client_secret.encode())
+    ):
+        return _token_error(401, "invalid_client", "unknown client or wrong secret")
+    spec = farm.specs[creds.service]
+    assert spec.auth.type is AuthType.oauth2_client_credentials
+    ttl = spec.auth.token_ttl_seconds
+    access_token = farm.tokens.issue(creds, ttl, spec.auth.rotate_token_every_calls)
+    tenant = farm.services[creds.service].tenants[creds.tenant]
+    tenant.counts["tokens_issued"] += 1
+    metrics.TOKENS_ISSUED.labels(creds.service, creds.tenant).inc()
+    body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
+    if "scope" in params:
+        body["scope"] = params["scope"]
+    return json_response(body, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -1,0 +1,148 @@
+"""The farm's ASGI application: admin, token and ops routes on FastAPI; data routes in front.
+
+``create_app(specs)`` builds the runtime state (:class:`farm.state.Farm`) and a :class:`FarmApp`.
+Data paths (every endpoint of every spec, compiled into :class:`farm.routes.RouteTable` at
+start-up) are answered by :class:`farm.dataplane.DataPlane` before FastAPI's router is consulted;
+everything else goes through FastAPI. Every error is JSON ``{"error", "detail"}``, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from farm.admin import FarmError, admin, json_response, public
+from farm.credentials import write_private
+from farm.dataplane import (
+    DataPlane,
+    InjectedNetworkFault,
+    Receive,
+    Scope,
+    Send,
+    install_log_filter,
+)
+from farm.loader import format_loc
+from farm.pipeline import Reply, error_body
+from farm.spec import ServiceSpec
+from farm.state import Farm
+
+log = logging.getLogger("farm")
+ADMIN_TOKEN_ENV = "GAUNTLET_ADMIN_TOKEN"
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+class FarmApp(FastAPI):
+    """FastAPI with the data plane in front: a data path never reaches FastAPI's router."""
+
+    farm: Farm
+    data_plane: DataPlane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            match = self.farm.routes.match(scope["path"])
+            if match is not None:
+                await self._serve_data(scope, receive, send, match)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _serve_data(self, scope: Scope, receive: Receive, send: Send, match: Any) -> None:
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.data_plane(scope, receive, tracking_send, match)
+        except InjectedNetworkFault:
+            raise
+        except Exception:
+            log.exception("data route %s failed", scope["path"])
+            if started:
+                raise
+            reply = Reply(500, error_body("internal", "unexpected error; see the farm log"))
+            await DataPlane.send_reply(send, reply, b"-", 0)
+
+
+def resolve_admin_token(admin_token: str | None, state_dir: Path | None) -> tuple[str, Path | None]:
+    """The admin token: the argument, else ``$GAUNTLET_ADMIN_TOKEN``, else a generated one
+    written to ``<state dir>/admin-token`` (mode 0600). Returns the token and that file, if any."""
+    token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+    if token:
+        return token, None
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    if state_dir is None:
+        return token, None
+    path = state_dir / ADMIN_TOKEN_FILE
+    write_private(path, token.encode() + b"\n")
+    return token, path
+
+
+def create_app(
+    specs: list[ServiceSpec],
+    *,
+    seed: int = 42,
+    admin_token: str | None = None,
+    state_dir: Path | None = None,
+) -> FarmApp:
+    """The farm app serving ``specs``. ``app.state.farm`` is the runtime state (tests use it)."""
+    token, token_file = resolve_admin_token(admin_token, state_dir)
+    farm = Farm(specs, seed=seed, admin_token=token, state_dir=state_dir)
+    app = FarmApp(
+        title="AAM Gauntlet — Synthetic API Farm",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.farm = farm
+    app.data_plane = DataPlane(farm)
+    app.state.farm = farm
+    app.state.admin_token_file = token_file
+    app.include_router(public)
+    app.include_router(admin)
+    _install_error_handlers(app)
+    install_log_filter()
+    if token_file is not None:
+        log.info("admin token written to %s", token_file)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FarmError)
+    async def farm_error(_: Request, exc: FarmError) -> Response:
+        return json_response(
+            {"error": exc.error, "detail": exc.detail}, exc.status_code, exc.headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        names = {404: "not_found", 405: "method_not_allowed"}
+        error = names.get(exc.status_code, "http_error")
+        return json_response({"error": error, "detail": exc.detail}, exc.status_code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        problems: list[dict[str, Any]] = [
+            {"field": format_loc(e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return json_response(
+            {"error": "invalid_request", "detail": detail, "problems": problems}, 422
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error")
+        return json_response({"error": "internal", "detail": type(exc).__name__}, 500)

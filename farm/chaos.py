@@ -1,0 +1,188 @@
+"""Chaos levels and seeded fault decisions.
+
+The effective fault rates of a (service, tenant) are its spec profile (error preset or explicit
+probabilities, network profile) plus what the current chaos level adds. One decision per data
+request comes from a ``random.Random`` seeded by ``(seed, service, tenant)`` and always consumes
+exactly three draws, so the same seed and the same request sequence give the same faults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from farm.spec import ErrorPreset, ServiceSpec
+
+
+class ChaosLevel(StrEnum):
+    off = "off"
+    calm = "calm"
+    mild = "mild"
+    storm = "storm"
+    hell = "hell"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelEffect:
+    """What a chaos level adds to every service profile (see farm/README.md)."""
+
+    extra_server_error: float
+    extra_network: float
+    extra_timeout: float
+    rate_factor: float
+    gauge: int
+
+
+LEVELS: dict[ChaosLevel, LevelEffect] = {
+    ChaosLevel.off: LevelEffect(0.0, 0.0, 0.0, 1.0, 0),
+    ChaosLevel.calm: LevelEffect(0.0, 0.0, 0.0, 1.0, 1),
+    ChaosLevel.mild: LevelEffect(0.04, 0.005, 0.005, 1.0, 2),
+    ChaosLevel.storm: LevelEffect(0.14, 0.03, 0.03, 0.5, 3),
+    ChaosLevel.hell: LevelEffect(0.35, 0.08, 0.07, 0.2, 4),
+}
+START_LEVEL = ChaosLevel.calm
+
+#: (server_error_rate, rate_limit_spike_rate) of each error preset; explicit values override.
+PRESETS: dict[ErrorPreset, tuple[float, float]] = {
+    ErrorPreset.none: (0.0, 0.0),
+    ErrorPreset.mostly_ok: (0.005, 0.0),
+    ErrorPreset.flaky_5xx: (0.05, 0.0),
+    ErrorPreset.spiky_rate_limit: (0.005, 0.05),
+    ErrorPreset.degraded: (0.08, 0.02),
+}
+SERVER_ERROR_CODES = (500, 502, 503)
+
+
+class FaultKind(StrEnum):
+    server_error = "server_error"
+    rate_limit_spike = "rate_limit_spike"
+    network = "network"
+    timeout = "timeout"
+    commit_then_fail = "commit_then_fail"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRates:
+    """Effective probabilities and delays for one (service, tenant) at one chaos level."""
+
+    server_error: float
+    rate_limit_spike: float
+    network: float
+    timeout: float
+    commit_then_fail_share: float
+    timeout_delay: float
+    latency_base: float  # seconds
+    latency_jitter: float  # seconds
+
+    @property
+    def quiet(self) -> bool:
+        """True when no fault and no latency can ever be drawn (the fault step can be skipped)."""
+        return not (
+            self.server_error or self.rate_limit_spike or self.network or self.timeout
+        ) and not (self.latency_base or self.latency_jitter)
+
+
+QUIET = FaultRates(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def fault_rates(spec: ServiceSpec, tenant: str, level: ChaosLevel) -> FaultRates:
+    """The rates a tenant of ``spec`` sees at ``level`` (``off`` ignores the spec profile)."""
+    if level is ChaosLevel.off:
+        return QUIET
+    effect = LEVELS[level]
+    errors = spec.error_profile_for(tenant)
+    network = spec.network_profile_for(tenant)
+    preset_5xx, preset_429 = PRESETS[errors.preset]
+    base_5xx = preset_5xx if errors.server_error_rate is None else errors.server_error_rate
+    spike = preset_429 if errors.rate_limit_spike_rate is None else errors.rate_limit_spike_rate
+    return FaultRates(
+        server_error=min(1.0, base_5xx + effect.extra_server_error),
+        rate_limit_spike=spike,
+        network=min(1.0, network.dns_flakiness + network.tls_flakiness + effect.extra_network),
+        timeout=min(1.0, network.timeout_probability + effect.extra_timeout),
+        commit_then_fail_share=errors.commit_then_fail_share,
+        timeout_delay=network.timeout_delay_seconds,
+        latency_base=network.latency.base_ms / 1000.0,
+        latency_jitter=network.latency.jitter_ms / 1000.0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDecision:
+    """What the fault step decided for one request."""
+
+    kind: FaultKind | None  # None: no fault
+    status: int = 0  # for server_error
+    after_commit: bool = False  # writes only: commit first, then fail (drop or stall-then-drop)
+    latency: float = 0.0  # seconds to wait before serving, faulted or not
+    delay: float = 0.0  # timeout hold
+
+
+NO_FAULT = FaultDecision(None)
+
+
+class FaultDice:
+    """The seeded RNG of one (service, tenant)."""
+
+    __slots__ = ("_rng",)
+
+    def __init__(self, seed: int, service: str, tenant: str) -> None:
+        digest = hashlib.blake2b(f"faults:{seed}:{service}:{tenant}".encode(), digest_size=16)
+        self._rng = random.Random(int.from_bytes(digest.digest(), "big"))
+
+    def roll(self, rates: FaultRates, is_write: bool) -> FaultDecision:
+        """Decide this request's fault. Always three draws, whatever the outcome."""
+        rng = self._rng
+        u, v, w = rng.random(), rng.random(), rng.random()
+        latency = rates.latency_base + rates.latency_jitter * w
+        edge = rates.server_error
+        if u < edge:
+            # Which 5xx: the position of u inside its band, so no extra draw is needed.
+            status = SERVER_ERROR_CODES[min(2, int(u / edge * 3))]
+            if is_write and v < rates.commit_then_fail_share:
+                return FaultDecision(FaultKind.network, status, True, latency)
+            return FaultDecision(FaultKind.server_error, status, False, latency)
+        edge += rates.rate_limit_spike
+        if u < edge:
+            return FaultDecision(FaultKind.rate_limit_spike, 429, False, latency)
+        edge += rates.network
+        if u < edge:
+            after = is_write and v < rates.commit_then_fail_share
+            return FaultDecision(FaultKind.network, 0, after, latency)
+        edge += rates.timeout
+        if u < edge:
+            after = is_write and v < rates.commit_then_fail_share
+            return FaultDecision(FaultKind.timeout, 0, after, latency, rates.timeout_delay)
+        if latency > 0:
+            return FaultDecision(None, 0, False, latency)
+        return NO_FAULT
+
+
+class ChaosState:
+    """The farm-wide chaos level plus per-service overrides."""
+
+    def __init__(self, services: list[str]) -> None:
+        self._services = services
+        self.level = START_LEVEL
+        self.overrides: dict[str, ChaosLevel] = {}
+
+    def level_for(self, service: str) -> ChaosLevel:
+        """The level in force for ``service``."""
+        return self.overrides.get(service, self.level)
+
+    def set(self, level: ChaosLevel, service: str | None = None) -> None:
+        """Set one service's level, or every service's (clearing per-service overrides)."""
+        if service is None:
+            self.level = level
+            self.overrides.clear()
+        else:
+            self.overrides[service] = level
+
+    def as_json(self) -> dict[str, object]:
+        """The ``chaos`` part of ``GET /admin/status``."""
+        return {
+            "level": self.level.value,
+            "services": {s: self.level_for(s).value for s in self._services},
+        }

@@ -1,0 +1,203 @@
+"""The data routes as a plain ASGI handler: read the request, run the pipeline, answer.
+
+This is also where faults become real on the wire: a *network* fault starts a response with a
+``Content-Length`` and closes the connection half-way (uvicorn closes the transport when the app
+raises after the response started; the client sees a truncated body), and a *timeout* holds the
+response for ``timeout_delay_seconds``. Going around FastAPI here keeps the hot path cheap (no
+dependency injection, no re-encoding): the body is orjson bytes, sent as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from farm.chaos import FaultKind
+from farm.pipeline import JSON, Call, Pipeline, Reply, error_body
+from farm.routes import RouteMatch
+from farm.state import Farm
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("farm.faults")
+MAX_BODY_BYTES = 1 << 20
+#: What a dropped response starts to send before the connection is cut.
+DROP_BODY = b'{"data": [' + b" " * 500 + b"]}"
+
+
+class InjectedNetworkFault(Exception):
+    """Raised after a partial response so the server closes the connection (on purpose)."""
+
+
+class InjectedFaultLogFilter(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every injected network fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, InjectedNetworkFault):
+            log.debug("injected network fault: connection dropped (%s)", exc)
+            return False
+        return True
+
+
+def install_log_filter() -> None:
+    """Attach :class:`InjectedFaultLogFilter` to uvicorn's error logger (once)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, InjectedFaultLogFilter) for f in logger.filters):
+        logger.addFilter(InjectedFaultLogFilter())
+
+
+class DataPlane:
+    """Serves every data route of the farm."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.pipeline = Pipeline(farm)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, match: RouteMatch) -> None:
+        started = time.perf_counter()
+        farm = self.farm
+        service = farm.services[match.route.service]
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id") or farm.next_request_id().encode()
+        method = scope["method"]
+        endpoint = match.route.endpoints.get(method)
+        if endpoint is None or (match.record_id is None) == endpoint.is_item:
+            allow = match.route.allow.encode()
+            reply = Reply(405, error_body("method_not_allowed", f"{method} is not served here"))
+            reply.headers.append((b"allow", allow))
+            await self.send_reply(send, reply, request_id, service.drift.version)
+            return
+        body = b""
+        if method == "POST":
+            body_or_reply = await _read_body(receive)
+            if isinstance(body_or_reply, Reply):
+                await self.send_reply(send, body_or_reply, request_id, service.drift.version)
+                return
+            body = body_or_reply
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        call = Call(service, match, method, scope["path"], query, headers, body, farm.clock.now())
+        try:
+            await self._serve(call, receive, send, request_id)
+        finally:
+            service.duration.observe(time.perf_counter() - started)
+
+    async def _serve(self, call: Call, receive: Receive, send: Send, request_id: bytes) -> None:
+        pipeline = self.pipeline
+        service = call.service
+        reply = pipeline.before_handler(call)
+        fault = call.fault
+        if fault.latency > 0:
+            await asyncio.sleep(fault.latency)
+        if reply is not None:
+            self._count(call, reply.status)
+            reply.headers.extend(call.rate_headers)
+            await self.send_reply(send, reply, request_id, service.drift.version)
+            return
+        tenant = call.tenant
+        assert tenant is not None
+        if fault.kind is FaultKind.network and not fault.after_commit:
+            await self._drop(call, send)
+            return
+        if fault.kind is FaultKind.timeout and not fault.after_commit:
+            tenant.counts["timeouts"] += 1
+            if await _hold(fault.delay, receive):
+                # The client gave up during the stall: nothing is served or committed.
+                tenant.count_answer("timeout")
+                return
+        reply = pipeline.after_hold(call)
+        reply.headers.extend(call.rate_headers)
+        if fault.after_commit:
+            if call.commit is None:
+                # Nothing was committed (a replay or a refused body): a plain fault of that kind.
+                self.farm.ledger.fault(tenant.service, tenant.tenant, fault.kind.value)  # type: ignore[union-attr]
+            if fault.kind is FaultKind.timeout:
+                tenant.counts["timeouts"] += 1
+                await _hold(fault.delay, receive)
+            await self._drop(call, send, reply.body)
+            return
+        self._count(call, reply.status)
+        await self.send_reply(send, reply, request_id, call.version)
+
+    def _count(self, call: Call, status: int) -> None:
+        if call.tenant is not None:
+            call.tenant.count_answer(str(status))
+        elif status in (401, 403):
+            call.service.unattributed[str(status)] += 1
+
+    async def _drop(self, call: Call, send: Send, body: bytes = DROP_BODY) -> None:
+        assert call.tenant is not None
+        call.tenant.count_answer("network")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if call.method == "GET" else 201,
+                "headers": [
+                    (b"content-type", JSON),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+        )
+        raise InjectedNetworkFault(f"{call.service.spec.id}/{call.tenant.tenant} {call.path}")
+
+    @staticmethod
+    async def send_reply(send: Send, reply: Reply, request_id: bytes, version: int) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [
+                    (b"content-type", JSON),
+                    (b"content-length", str(len(reply.body)).encode()),
+                    (b"x-schema-version", str(version).encode()),
+                    (b"x-request-id", request_id),
+                    *reply.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _read_body(receive: Receive) -> bytes | Reply:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return Reply(400, error_body("invalid_request", "client disconnected"))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return Reply(413, error_body("payload_too_large", f"body over {MAX_BODY_BYTES} bytes"))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _hold(seconds: float, receive: Receive) -> bool:
+    """Wait ``seconds``; True if the client disconnected meanwhile (the wait then ends early)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        waiter = asyncio.ensure_future(receive())
+        done, _ = await asyncio.wait({waiter}, timeout=remaining)
+        if not done:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+            return False
+        if waiter.result().get("type") == "http.disconnect":
+            return True
+        # An http.request message (e.g. the empty body of a GET): keep waiting.
+    return False

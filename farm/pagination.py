@@ -1,0 +1,79 @@
+"""Page requests: ``?limit=N&cursor=C`` (cursor style) or ``?page=P&per_page=N`` (page style).
+
+Cursors are opaque to clients (base64url of the offset); clients should follow ``next``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from farm.spec import Pagination, PaginationStyle
+
+
+class PaginationError(ValueError):
+    """A malformed or out-of-range pagination parameter (answered with 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    style: PaginationStyle
+    offset: int
+    limit: int
+
+    def next_params(self) -> dict[str, str]:
+        """Query parameters of the page after this one."""
+        if self.style is PaginationStyle.cursor:
+            return {"limit": str(self.limit), "cursor": encode_cursor(self.offset + self.limit)}
+        page = self.offset // self.limit + 2
+        return {"page": str(page), "per_page": str(self.limit)}
+
+
+def encode_cursor(offset: int) -> str:
+    """The opaque cursor of ``offset``."""
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Inverse of :func:`encode_cursor`; :class:`PaginationError` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}") from None
+    tag, _, digits = raw.partition(":")
+    if tag != "o" or not digits.isdigit() or len(digits) > 12:
+        raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}")
+    return int(digits)
+
+
+def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 12:
+        raise PaginationError(f"{name}: expected an integer from {low} to {high}, got {raw!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise PaginationError(f"{name}: expected an integer from {low} to {high}, got {value}")
+    return value
+
+
+def parse_page_request(query: dict[str, str], pagination: Pagination) -> PageRequest:
+    """Validate the pagination parameters of a collection request."""
+    cap = pagination.max_page_size
+    default = min(pagination.page_size, cap)
+    if pagination.style is PaginationStyle.cursor:
+        if "page" in query or "per_page" in query:
+            raise PaginationError("this collection uses cursor pagination: ?limit=N&cursor=C")
+        limit = _int(query, "limit", default, 1, cap)
+        cursor = query.get("cursor")
+        offset = decode_cursor(cursor) if cursor else 0
+        return PageRequest(PaginationStyle.cursor, offset, limit)
+    if "cursor" in query:
+        raise PaginationError("this collection uses page pagination: ?page=P&per_page=N")
+    # ``limit`` is accepted as an alias of ``per_page`` (clients often send it everywhere).
+    size_name = "per_page" if "per_page" in query else "limit"
+    limit = _int(query, size_name, default, 1, cap)
+    page = _int(query, "page", 1, 1, 10**9)
+    return PageRequest(PaginationStyle.page, (page - 1) * limit, limit)

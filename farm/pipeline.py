@@ -1,0 +1,340 @@
+"""The per-request chain of a data call: auth -> rate limit -> fault -> drift -> handler -> ledger.
+
+Each step is a small object with one method that reads and updates a :class:`Call` and may
+answer early with a :class:`Reply`. The chain has no I/O: the ASGI layer (``farm.dataplane``)
+reads the request into a ``Call``, runs :class:`Pipeline`, and writes the reply — or drops the
+connection or stalls, as the fault step decided.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from farm import metrics
+from farm.chaos import NO_FAULT, ChaosLevel, FaultDecision, FaultKind
+from farm.idempotency import StoredResponse, Verdict, valid_key
+from farm.ledger import LedgerWrite
+from farm.pagination import PaginationError, parse_page_request
+from farm.records import Record
+from farm.routes import RouteMatch
+from farm.state import Farm, ServiceState, TenantState
+
+JSON = b"application/json"
+MAX_NON_PAGINATED = 10_000
+
+
+def error_body(error: str, detail: str | None = None, **extra: Any) -> bytes:
+    """The JSON body of every refusal: ``{"error": ..., "detail": ...}``."""
+    body: dict[str, Any] = {"error": error}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extra)
+    return orjson.dumps(body)
+
+
+@dataclass(slots=True)
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Commit:
+    """A write the handler committed; the ledger step records it."""
+
+    record: Record
+    key_scope: tuple[str, str, str] | None
+    idempotency_key: str | None
+    body_sha256: str
+    entry: LedgerWrite | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """One data request as it moves through the chain."""
+
+    service: ServiceState
+    match: RouteMatch
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[bytes, bytes]
+    body: bytes = b""
+    now: float = 0.0
+    tenant: TenantState | None = None
+    auth_failure_reason: str | None = None
+    rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fault: FaultDecision = NO_FAULT
+    version: int = 1
+    commit: Commit | None = None
+    replayed: bool = False
+
+
+class Authenticate:
+    """Step 1: the calling tenant from the credential, else 401/403."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+
+    def __call__(self, call: Call) -> Reply | None:
+        spec = call.service.spec
+        tenant_id, failure = self.farm.authenticator.authenticate(spec, call.headers)
+        if failure is None:
+            assert tenant_id is not None
+            call.tenant = call.service.tenants[tenant_id]
+            return None
+        call.auth_failure_reason = failure.reason
+        if failure.tenant is not None:
+            call.tenant = call.service.tenants.get(failure.tenant)
+        label = call.tenant.tenant if call.tenant else metrics.UNATTRIBUTED
+        metrics.AUTH_FAILURES.labels(spec.id, label, failure.reason).inc()
+        if failure.status == 403:
+            return Reply(403, error_body("forbidden", "credential belongs to another tenant"))
+        headers = [(b"www-authenticate", b'Bearer error="invalid_token"')]
+        body = orjson.dumps({"error": "invalid_token", "error_description": failure.reason})
+        return Reply(401, body, headers)
+
+
+class RateLimit:
+    """Step 2: the (service, tenant) token bucket; 429 with Retry-After when empty."""
+
+    def __call__(self, call: Call) -> Reply | None:
+        tenant = call.tenant
+        assert tenant is not None
+        decision = tenant.bucket.acquire(call.now)
+        call.rate_headers = [
+            *tenant.policy_headers,
+            (b"ratelimit-remaining", str(decision.remaining).encode()),
+            (b"ratelimit-reset", str(decision.reset_seconds).encode()),
+        ]
+        if decision.allowed:
+            return None
+        metrics.RATE_LIMITED.labels(tenant.service, tenant.tenant).inc()
+        return Reply(
+            429,
+            error_body("rate_limited", "token bucket empty"),
+            [(b"retry-after", str(decision.retry_after).encode())],
+        )
+
+
+class InjectFault:
+    """Step 3: the seeded fault decision. 5xx and 429 spikes answer here; drops and stalls are
+    carried out by the ASGI layer (a commit-then-fail only after the ledger step)."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+
+    def __call__(self, call: Call) -> Reply | None:
+        tenant = call.tenant
+        assert tenant is not None
+        if tenant.rates.quiet or self.farm.chaos.level_for(tenant.service) is ChaosLevel.off:
+            return None
+        decision = tenant.dice.roll(tenant.rates, call.method == "POST")
+        call.fault = decision
+        if decision.kind is None or decision.after_commit:
+            return None
+        kind = decision.kind
+        self.farm.ledger.fault(tenant.service, tenant.tenant, kind.value)
+        metrics.FAULTS.labels(tenant.service, tenant.tenant, kind.value).inc()
+        if kind is FaultKind.server_error:
+            headers = [(b"retry-after", b"1")] if decision.status == 503 else []
+            return Reply(decision.status, error_body("injected_fault", "server error"), headers)
+        if kind is FaultKind.rate_limit_spike:
+            return Reply(
+                429, error_body("rate_limited", "rate limit spike"), [(b"retry-after", b"1")]
+            )
+        return None  # network (dropped by the ASGI layer) or timeout (held, then served)
+
+
+class ApplyDrift:
+    """Step 4: count the call for the drift schedule and fix the schema version it sees."""
+
+    def __call__(self, call: Call) -> None:
+        drift = call.service.drift
+        before = drift.fired
+        call.version = drift.on_call(call.now)
+        if drift.fired != before:
+            metrics.SCHEMA_VERSION.labels(drift.service).set(drift.version)
+
+
+class Handle:
+    """Step 5: list, fetch or create records."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+
+    def __call__(self, call: Call) -> Reply:
+        route = call.match.route
+        if call.match.record_id is not None:
+            return self.fetch(call)
+        if call.method == "POST":
+            return self.create(call)
+        endpoint = route.endpoints["GET"]
+        if endpoint.paginated:
+            return self.page(call)
+        return self.everything(call)
+
+    def _table(self, call: Call) -> Any:
+        assert call.tenant is not None
+        resource = call.match.route.resource.name
+        return self.farm.records.table(call.service.spec.id, call.tenant.tenant, resource)
+
+    def page(self, call: Call) -> Reply:
+        resource = call.match.route.resource
+        try:
+            request = parse_page_request(call.query, resource.pagination)
+        except PaginationError as exc:
+            return Reply(400, error_body("invalid_request", str(exc)))
+        table = self._table(call)
+        filters = self._filters(call)
+        if filters is None:
+            total = len(table)
+            records = table.slice(request.offset, request.limit)
+        else:
+            field_name, value = filters
+            matches = table.matching(field_name, value)
+            total = len(matches)
+            records = [
+                table.get(i) for i in matches[request.offset : request.offset + request.limit]
+            ]
+        next_link = None
+        if request.offset + request.limit < total:
+            extra = {filters[0]: filters[1]} if filters else {}
+            next_link = f"{call.path}?{urlencode({**request.next_params(), **extra})}"
+        data = call.service.drift.render_many(resource.name, records)
+        return Reply(200, orjson.dumps({"data": data, "next": next_link}))
+
+    def everything(self, call: Call) -> Reply:
+        table = self._table(call)
+        records = table.slice(0, MAX_NON_PAGINATED)
+        data = call.service.drift.render_many(call.match.route.resource.name, records)
+        return Reply(200, orjson.dumps({"data": data, "next": None}))
+
+    def _filters(self, call: Call) -> tuple[str, str] | None:
+        lookup = call.match.route.resource.lookup_field
+        if lookup is not None and lookup in call.query:
+            return lookup, call.query[lookup]
+        return None
+
+    def fetch(self, call: Call) -> Reply:
+        rid = call.match.record_id
+        assert rid is not None
+        record = self._table(call).find(rid)
+        if record is None:
+            return Reply(404, error_body("not_found", f"no record with id {rid!r}"))
+        resource = call.match.route.resource.name
+        return Reply(200, orjson.dumps(call.service.drift.render(resource, record)))
+
+    def create(self, call: Call) -> Reply:
+        try:
+            body = orjson.loads(call.body) if call.body else None
+        except orjson.JSONDecodeError as exc:
+            return Reply(400, error_body("invalid_json", f"request body is not JSON: {exc}"))
+        if not isinstance(body, dict):
+            kind = "an empty body" if body is None else f"a JSON {type(body).__name__}"
+            return Reply(422, error_body("invalid_body", f"expected a JSON object, got {kind}"))
+        assert call.tenant is not None
+        service = call.service
+        resource = call.match.route.resource.name
+        canonical = service.drift.to_canonical(resource, body)
+        digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        key_scope = None
+        raw_key = call.headers.get(b"idempotency-key")
+        key = raw_key.decode("latin-1") if raw_key is not None else None
+        if key is not None and service.spec.idempotency.supported:
+            if not valid_key(key):
+                return Reply(
+                    400,
+                    error_body("invalid_request", "Idempotency-Key must be 1-255 printable chars"),
+                )
+            key_scope = (service.spec.id, call.tenant.tenant, key)
+            verdict, stored = self.farm.idempotency.begin(
+                key_scope, digest, service.spec.idempotency.key_ttl_seconds
+            )
+            if verdict is Verdict.MISMATCH:
+                return Reply(
+                    422, error_body("idempotency_key_reuse", "same key, different request body")
+                )
+            if verdict is Verdict.IN_FLIGHT:
+                return Reply(409, error_body("idempotency_key_in_flight", "first request pending"))
+            if verdict is Verdict.REPLAY:
+                assert stored is not None
+                call.replayed = True
+                return Reply(stored.status, stored.body, [(b"idempotent-replayed", b"true")])
+        created_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        record = self._table(call).create(canonical, created_at)
+        call.commit = Commit(record, key_scope, key, digest)
+        return Reply(201, orjson.dumps(service.drift.render(resource, record)))
+
+
+class RecordInLedger:
+    """Step 6: every committed write goes into the ledger; the idempotent response is stored."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+
+    def __call__(self, call: Call, reply: Reply) -> None:
+        tenant = call.tenant
+        if tenant is None:
+            return
+        if call.replayed:
+            metrics.IDEMPOTENT_REPLAYS.labels(tenant.service, tenant.tenant).inc()
+            tenant.counts["idempotent_replays"] += 1
+            return
+        commit = call.commit
+        if commit is None:
+            return
+        lookup = call.match.route.resource.lookup_field
+        commit.entry = self.farm.ledger.commit(
+            tenant.service,
+            tenant.tenant,
+            call.match.route.resource.name,
+            commit.record["id"],
+            idempotency_key=commit.idempotency_key,
+            lookup_value=commit.record.get(lookup) if lookup else None,
+            body_sha256=commit.body_sha256,
+        )
+        if commit.key_scope is not None:
+            self.farm.idempotency.complete(
+                commit.key_scope, StoredResponse(reply.status, reply.body)
+            )
+        tenant.counts["writes_committed"] += 1
+        metrics.WRITES_COMMITTED.labels(tenant.service, tenant.tenant).inc()
+        if call.fault.after_commit:
+            self.farm.ledger.mark_failed_after_commit(commit.entry)
+            kind = FaultKind.commit_then_fail.value
+            self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
+            metrics.FAULTS.labels(tenant.service, tenant.tenant, kind).inc()
+
+
+class Pipeline:
+    """The chain, in contract order. ``before_handler`` and ``after_hold`` are split so the ASGI
+    layer can hold a timed-out request between them without the chain doing I/O."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.authenticate = Authenticate(farm)
+        self.rate_limit = RateLimit()
+        self.inject_fault = InjectFault(farm)
+        self.apply_drift = ApplyDrift()
+        self.handle = Handle(farm)
+        self.record = RecordInLedger(farm)
+
+    def before_handler(self, call: Call) -> Reply | None:
+        """Auth, rate limit and fault: a reply here ends the request early."""
+        return self.authenticate(call) or self.rate_limit(call) or self.inject_fault(call)
+
+    def after_hold(self, call: Call) -> Reply:
+        """Drift, handler, ledger."""
+        self.apply_drift(call)
+        reply = self.handle(call)
+        self.record(call, reply)
+        return reply

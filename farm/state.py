@@ -1,0 +1,249 @@
+"""Everything the farm knows at run time, per service and per (service, tenant).
+
+:class:`Farm` owns the specs, credentials, token store, records, ledger, idempotency store, chaos
+state and drift schedules; :class:`TenantState` is the per-(service, tenant) slice the pipeline
+touches on every request (bucket, fault dice, counters, pre-resolved metric children).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Counter
+
+from farm import metrics
+from farm.auth import Authenticator, TokenStore
+from farm.chaos import LEVELS, ChaosLevel, ChaosState, FaultDice, FaultRates, fault_rates
+from farm.clock import Clock
+from farm.credentials import CredentialBook
+from farm.drift import DriftSchedule
+from farm.idempotency import IdempotencyStore
+from farm.ledger import Ledger
+from farm.ratelimit import TokenBucket
+from farm.records import RecordStore
+from farm.routes import RouteTable
+from farm.spec import ServiceSpec
+
+log = logging.getLogger("farm")
+
+STATUS_KEYS = (
+    "calls", "2xx", "401", "403", "404", "429", "5xx", "network_faults", "timeouts",
+    "tokens_issued", "writes_committed", "other_4xx", "idempotent_replays",
+)  # fmt: skip
+
+
+def status_key(code: int) -> str:
+    """The ``/admin/status`` column an HTTP status is counted in."""
+    if 200 <= code < 300:
+        return "2xx"
+    if code in (401, 403, 404, 429):
+        return str(code)
+    if code >= 500:
+        return "5xx"
+    return "other_4xx"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+class TenantState:
+    """Per-(service, tenant) runtime state."""
+
+    __slots__ = (
+        "_code_counters", "bucket", "counts", "dice", "policy_headers", "rates", "service",
+        "spec", "tenant",
+    )  # fmt: skip
+
+    def __init__(self, spec: ServiceSpec, tenant: str, seed: int, now: float) -> None:
+        self.spec = spec
+        self.service = spec.id
+        self.tenant = tenant
+        self.counts = dict.fromkeys(STATUS_KEYS, 0)
+        self.dice = FaultDice(seed, spec.id, tenant)
+        limit = spec.rate_limit_for(tenant)
+        self.bucket = TokenBucket(limit.burst, limit.max_rps, now)
+        self.rates: FaultRates = fault_rates(spec, tenant, ChaosLevel.calm)
+        self.policy_headers: list[tuple[bytes, bytes]] = []
+        self._code_counters: dict[str, Counter] = {}
+
+    def apply_chaos(self, level: ChaosLevel, now: float) -> None:
+        """Recompute fault rates and the bucket shape for ``level``."""
+        self.rates = fault_rates(self.spec, self.tenant, level)
+        limit = self.spec.rate_limit_for(self.tenant)
+        factor = LEVELS[level].rate_factor
+        capacity = max(1, round(limit.burst * factor))
+        rate = limit.max_rps * factor
+        self.bucket.reshape(capacity, rate, now)
+        policy = f"{capacity};w=1;burst={capacity};rps={_number(rate)}"
+        self.policy_headers = [
+            (b"ratelimit-limit", str(capacity).encode()),
+            (b"ratelimit-policy", policy.encode()),
+        ]
+        metrics.RATE_LIMIT_RPS.labels(self.service, self.tenant).set(rate)
+
+    def reset(self, seed: int, now: float) -> None:
+        """Counters to zero, a fresh bucket and a re-seeded RNG."""
+        self.counts = dict.fromkeys(STATUS_KEYS, 0)
+        self.dice = FaultDice(seed, self.service, self.tenant)
+        limit = self.spec.rate_limit_for(self.tenant)
+        self.bucket = TokenBucket(limit.burst, limit.max_rps, now)
+
+    def count_answer(self, code: str) -> None:
+        """Count one answered data request (``code`` is a status or ``"network"``)."""
+        counter = self._code_counters.get(code)
+        if counter is None:
+            counter = metrics.REQUESTS.labels(self.service, self.tenant, code)
+            self._code_counters[code] = counter
+        counter.inc()
+        counts = self.counts
+        counts["calls"] += 1
+        counts["network_faults" if code == "network" else status_key(int(code))] += 1
+
+
+class ServiceState:
+    """Per-service runtime state: spec, drift schedule, tenants, unattributed refusals."""
+
+    def __init__(self, spec: ServiceSpec, drift: DriftSchedule, tenants: dict[str, TenantState]):
+        self.spec = spec
+        self.drift = drift
+        self.tenants = tenants
+        self.unattributed = {"401": 0, "403": 0}
+        self.duration = metrics.REQUEST_DURATION.labels(spec.id)
+
+
+class Farm:
+    """The farm's whole runtime state, built from specs; the app and the pipeline share it."""
+
+    def __init__(
+        self,
+        specs: list[ServiceSpec],
+        *,
+        seed: int = 42,
+        admin_token: str | None = None,
+        state_dir: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.specs = {s.id: s for s in specs}
+        if len(self.specs) != len(specs):
+            raise ValueError("service ids must be unique")
+        self.seed = seed
+        self.clock = clock or Clock()
+        self.state_dir = state_dir
+        self.admin_token = admin_token or secrets.token_urlsafe(32)
+        self.credentials = CredentialBook(specs, state_dir)
+        self.routes = RouteTable(specs)
+        self.tokens = TokenStore(self.clock)
+        self.authenticator = Authenticator(self.credentials, self.tokens, specs)
+        self.ledger = Ledger()
+        self.idempotency = IdempotencyStore(self.clock)
+        self.chaos = ChaosState(list(self.specs))
+        self.request_ids = itertools.count(1)
+        self.request_id_prefix = secrets.token_hex(3)
+        now = self.clock.now()
+        self.started = now
+        self.records = RecordStore(self.specs, seed)
+        self.services: dict[str, ServiceState] = {}
+        for spec in specs:
+            drift = DriftSchedule(spec, self.records.generator, now)
+            tenants = {t.id: TenantState(spec, t.id, seed, now) for t in spec.tenants}
+            self.services[spec.id] = ServiceState(spec, drift, tenants)
+        self._declare_metrics()
+        self.apply_chaos()
+
+    def _declare_metrics(self) -> None:
+        for sid, service in self.services.items():
+            spec = service.spec
+            metrics.SERVICE_INFO.labels(sid, spec.auth.type.value, spec.base_path).set(1)
+            metrics.SCHEMA_VERSION.labels(sid).set(service.drift.version)
+            for tenant in [*service.tenants, metrics.UNATTRIBUTED]:
+                for reason in metrics.AUTH_REASONS:
+                    metrics.AUTH_FAILURES.labels(sid, tenant, reason)
+                if tenant == metrics.UNATTRIBUTED:
+                    continue
+                for code in metrics.MAIN_CODES:
+                    metrics.REQUESTS.labels(sid, tenant, code)
+                for kind in metrics.FAULT_KINDS:
+                    metrics.FAULTS.labels(sid, tenant, kind)
+                metrics.RATE_LIMITED.labels(sid, tenant)
+                metrics.TOKENS_ISSUED.labels(sid, tenant)
+                metrics.WRITES_COMMITTED.labels(sid, tenant)
+                metrics.IDEMPOTENT_REPLAYS.labels(sid, tenant)
+
+    def apply_chaos(self) -> None:
+        """Push the current chaos levels into every tenant's rates, buckets and the gauges."""
+        now = self.clock.now()
+        for sid, service in self.services.items():
+            level = self.chaos.level_for(sid)
+            metrics.CHAOS_LEVEL.labels(sid).set(LEVELS[level].gauge)
+            for tenant in service.tenants.values():
+                tenant.apply_chaos(level, now)
+
+    def set_chaos(self, level: ChaosLevel, service: str | None = None) -> None:
+        """``POST /admin/chaos``."""
+        if service is not None and service not in self.services:
+            raise KeyError(service)
+        self.chaos.set(level, service)
+        self.apply_chaos()
+        log.info("chaos level %s for %s", level.value, service or "all services")
+
+    def reset(self, seed: int | None = None) -> None:
+        """``POST /admin/reset``: everything but the credentials back to the start."""
+        if seed is not None:
+            self.seed = seed
+        now = self.clock.now()
+        self.started = now
+        self.tokens.clear()
+        self.idempotency.clear()
+        self.ledger = Ledger()
+        self.records = RecordStore(self.specs, self.seed)
+        self.chaos = ChaosState(list(self.specs))
+        for service in self.services.values():
+            service.drift.reset(self.records.generator, now)
+            service.unattributed = {"401": 0, "403": 0}
+            metrics.SCHEMA_VERSION.labels(service.spec.id).set(service.drift.version)
+            for tenant in service.tenants.values():
+                tenant.reset(self.seed, now)
+        self.apply_chaos()
+        log.info("farm reset (seed %d)", self.seed)
+
+    def next_request_id(self) -> str:
+        """A short id unique within this process."""
+        return f"{self.request_id_prefix}-{next(self.request_ids):x}"
+
+    def advance_drift(self) -> None:
+        """Fire time-triggered drift steps that are due (status reads call this)."""
+        now = self.clock.now()
+        for sid, service in self.services.items():
+            before = service.drift.fired
+            service.drift.advance(now)
+            if service.drift.fired != before:
+                metrics.SCHEMA_VERSION.labels(sid).set(service.drift.version)
+
+    def status(self) -> dict[str, Any]:
+        """``GET /admin/status``."""
+        self.advance_drift()
+        services: dict[str, Any] = {}
+        for sid, service in self.services.items():
+            services[sid] = {
+                "schema_version": service.drift.version,
+                "tenants": {t: dict(ts.counts) for t, ts in service.tenants.items()},
+                "unattributed": dict(service.unattributed),
+            }
+        return {"chaos": self.chaos.as_json(), "seed": self.seed, "services": services}
+
+    def ledger_json(self, service: str | None = None) -> dict[str, Any]:
+        """``GET /admin/ledger``."""
+        self.advance_drift()
+        out = self.ledger.as_json(service)
+        out["drift_events"] = [
+            e.as_json()
+            for sid, s in self.services.items()
+            if service is None or sid == service
+            for e in s.drift.events
+        ]
+        return out
