@@ -10,6 +10,7 @@ APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-system test test-fast lint fmt farm bench bench-farm
+.PHONY: dashboards
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,3 +54,6 @@ bench: bench-farm ## Run every benchmark
 
 bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)
 	$(PY) -m farm.bench
+
+dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topology recording rules
+	$(PY) -m gauntlet_dashboards

@@ -1,0 +1,12 @@
+"""The Gauntlet's Grafana dashboards and Prometheus topology rules, generated as code.
+
+``python -m gauntlet_dashboards`` (``make dashboards``) writes ``grafana/dashboards/*.json`` and
+``deploy/prometheus/rules/gauntlet-topology.yml``;
+``--check`` fails when the committed files differ.
+"""
+
+from __future__ import annotations
+
+from .generate import GENERATED, render_all, write_all
+
+__all__ = ["GENERATED", "render_all", "write_all"]

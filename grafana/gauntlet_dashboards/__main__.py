@@ -1,0 +1,23 @@
+"""``python -m gauntlet_dashboards [--check]``: write (or check) the generated files."""
+
+from __future__ import annotations
+
+import sys
+
+from .generate import stale, write_all
+
+
+def main(argv: list[str]) -> int:
+    """Write every generated file; with ``--check`` only report stale ones (exit 1)."""
+    if "--check" in argv:
+        outdated = stale()
+        for rel in outdated:
+            print(f"stale: {rel} (run `make dashboards`)", file=sys.stderr)
+        return 1 if outdated else 0
+    for rel in write_all():
+        print(f"wrote {rel}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
