@@ -61,9 +61,8 @@ def farm_serve(
     ] = Path("var/farm"),
 ) -> None:
     """Serve every service spec under CONFIGS on one port."""
-    from farm.server import serve
-
     from farm.loader import SpecLoadError, load_specs
+    from farm.server import serve
 
     try:
         specs = load_specs([configs])
@@ -92,6 +91,9 @@ def crds(
     for path in write_all(root):
         out.print(f"wrote {path}", highlight=False)
 
+
+# The runner commands (run, runs, dlq, backend, demo) register themselves on ``app``.
+from workflows import cli_run  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,478 @@
+"""The AAM backend API (port 8002 in the embedded setup).
+
+Connectors, workflows, scenario runs in the background with live progress, the DLQ, and the
+Prometheus metrics of the AAM (``aam_*``) and the runner (``gauntlet_*``) from one process.
+One scenario runs at a time (each run resets the farm); a second start gets ``409``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
+from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
+from workflows.farm_client import FarmError, FarmSet
+from workflows.history import RunHistory
+from workflows.journal import RunJournal
+from workflows.library import REGISTRY
+from workflows.runner import (
+    RunOptions,
+    RunProgress,
+    ScenarioError,
+    load_scenario,
+    new_run_id,
+    run_scenario,
+    stats_dict,
+    with_overrides,
+)
+from workflows.scenario import ScenarioSpec
+
+SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+
+
+@dataclass
+class BackendSettings:
+    """Where the farm is and where state lives."""
+
+    farm_urls: dict[str, str]
+    admin_token: str | None
+    state_dir: Path = Path("var")
+    scenarios_dir: Path = SCENARIOS_DIR
+    configs: list[Path] = field(default_factory=lambda: [DEFAULT_CONFIG_DIR])
+
+
+@dataclass
+class RunRecord:
+    """A run the backend started (live view; finished runs are also in the history)."""
+
+    id: str
+    scenario: str
+    mode: str
+    profile: str
+    status: Literal["queued", "running", "done", "error"] = "queued"
+    progress: dict[str, Any] = field(default_factory=dict)
+    scorecard: dict[str, Any] | None = None
+    verdict: str | None = None
+    error: str | None = None
+
+
+class ConnectorRequest(BaseModel):
+    """``POST /connectors``: add a (service, tenant) connector to the backend's mesh."""
+
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    tenant: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class WorkflowRequest(BaseModel):
+    """``POST /workflows/run``: run a workflow a few times on one backend connector."""
+
+    model_config = ConfigDict(extra="forbid")
+    workflow: str
+    connector: str
+    iterations: int = Field(default=1, ge=1, le=100)
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class ScenarioRequest(BaseModel):
+    """``POST /scenarios/run``: a scenario by file name or inline, with optional overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    spec: dict[str, Any] | None = None
+    mode: Literal["calm", "mild", "storm", "hell"] | None = None
+    profile: str | None = None
+    profiles: list[str] | None = Field(default=None, min_length=1, max_length=10)
+    seed: int | None = Field(default=None, ge=0)
+    duration_seconds: float | None = Field(default=None, gt=0, le=3600)
+
+
+class ReplayRequest(BaseModel):
+    """``POST /dlq/replay``."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_id: str | None = None
+
+
+class Backend:
+    """State behind the API: the backend's own mesh, the runs, the history."""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+        self.history = RunHistory(settings.state_dir / "history.sqlite")
+        self.runs: dict[str, RunRecord] = {}
+        self.mesh: Any = None
+        self.handles: dict[str, ConnectorHandle] = {}
+        self.journal = RunJournal()
+        self._farms: FarmSet | None = None
+        self._batch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from aam import AamProfile, Mesh
+
+        state = self.settings.state_dir / "backend" / "aam"
+        state.mkdir(parents=True, exist_ok=True)
+        self.mesh = await Mesh.open(state_dir=state, profile=AamProfile.parse("full"))
+        self._farms = FarmSet(self.settings.farm_urls, self.settings.admin_token)
+
+    async def stop(self) -> None:
+        if self._batch is not None:
+            self._batch.cancel()
+            with contextlib.suppress(BaseException):
+                await self._batch
+        if self.mesh is not None:
+            await self.mesh.close()
+        if self._farms is not None:
+            await self._farms.close()
+
+    @property
+    def busy(self) -> bool:
+        return self._batch is not None and not self._batch.done()
+
+    def specs(self) -> dict[str, Any]:
+        try:
+            return {s.id: s for s in load_specs(self.settings.configs)}
+        except SpecLoadError as exc:
+            raise HTTPException(500, f"service specs are invalid: {exc}") from None
+
+    async def add_connector(self, req: ConnectorRequest) -> dict[str, Any]:
+        from aam import TenantCredentials
+
+        specs = self.specs()
+        if req.service not in specs:
+            raise HTTPException(404, f"no service {req.service!r} (known: {', '.join(specs)})")
+        spec = specs[req.service]
+        if req.tenant not in [t.id for t in spec.tenants]:
+            raise HTTPException(404, f"service {req.service} has no tenant {req.tenant!r}")
+        cid = f"{req.service}:{req.tenant}"
+        if cid in self.handles:
+            raise HTTPException(409, f"connector {cid} already exists")
+        assert self._farms is not None
+        try:
+            creds = await self._farms.client(req.service).credentials()
+        except FarmError as exc:
+            raise HTTPException(502, str(exc)) from None
+        entry = creds.get(req.service, {}).get(req.tenant)
+        if entry is None:
+            raise HTTPException(502, f"the farm has no credentials for {cid}")
+        url = self._farms.url_for(req.service)
+        conn = self.mesh.add_connector(
+            spec, req.tenant, TenantCredentials.from_farm(entry), base_url=url
+        )
+        self.handles[conn.id] = ConnectorHandle(
+            mesh=self.mesh,
+            id=conn.id,
+            spec=spec,
+            tenant=req.tenant,
+            journal=self.journal,
+            truth=GroundTruth(self._farms.client(req.service)),
+            run_id="backend-" + new_run_id(),
+        )
+        self.handles[conn.id].state["conn"] = conn
+        return self.connector_view(conn.id)
+
+    def connector_view(self, cid: str) -> dict[str, Any]:
+        handle = self.handles[cid]
+        stats = stats_dict(handle.state["conn"].stats())
+        return {"id": cid, "service": handle.service, "tenant": handle.tenant, "stats": stats}
+
+    def resolve_scenario(self, req: ScenarioRequest) -> ScenarioSpec:
+        if (req.scenario is None) == (req.spec is None):
+            raise HTTPException(422, "give exactly one of 'scenario' (a file name) or 'spec'")
+        if req.scenario is not None:
+            path = self.settings.scenarios_dir / f"{req.scenario}.yaml"
+            if not path.exists():
+                known = sorted(p.stem for p in self.settings.scenarios_dir.glob("*.yaml"))
+                raise HTTPException(
+                    404, f"no scenario {req.scenario!r} (known: {', '.join(known)})"
+                )
+            try:
+                return load_scenario(path)
+            except ScenarioError as exc:
+                raise HTTPException(422, str(exc)) from None
+        try:
+            return ScenarioSpec.model_validate(req.spec)
+        except ValidationError as exc:
+            raise HTTPException(422, _validation_reason("spec", exc)) from None
+
+    def start_runs(self, req: ScenarioRequest) -> list[RunRecord]:
+        if self.busy:
+            raise HTTPException(409, "a scenario is already running; wait for it (GET /runs)")
+        base = self.resolve_scenario(req)
+        profiles: list[str | None] = list(req.profiles) if req.profiles else [req.profile]
+        specs: list[ScenarioSpec] = []
+        for profile in profiles:
+            try:
+                specs.append(
+                    with_overrides(
+                        base,
+                        mode=req.mode,
+                        profile=profile,
+                        seed=req.seed,
+                        duration=req.duration_seconds,
+                    )
+                )
+            except ScenarioError as exc:
+                raise HTTPException(422, str(exc)) from None
+        records = []
+        for spec in specs:
+            record = RunRecord(
+                id=new_run_id(),
+                scenario=spec.name,
+                mode=spec.mode.value,
+                profile=spec.profile.label,
+            )
+            self.runs[record.id] = record
+            records.append(record)
+        self._batch = asyncio.create_task(self._run_batch(list(zip(records, specs, strict=True))))
+        return records
+
+    async def _run_batch(self, batch: list[tuple[RunRecord, ScenarioSpec]]) -> None:
+        options = RunOptions(
+            farm_urls=self.settings.farm_urls,
+            admin_token=self.settings.admin_token,
+            state_dir=self.settings.state_dir,
+            configs=self.settings.configs,
+        )
+        for record, spec in batch:
+            record.status = "running"
+            self.history.start(record.id, spec.name, spec.mode.value, spec.profile.label, spec.seed)
+
+            def on_progress(p: RunProgress, record: RunRecord = record) -> None:
+                record.progress = p.as_dict()
+
+            try:
+                card = await run_scenario(spec, options, run_id=record.id, on_progress=on_progress)
+            except asyncio.CancelledError:
+                record.status, record.error = "error", "cancelled (backend shutting down)"
+                self.history.fail(record.id, record.error)
+                raise
+            except Exception as exc:  # a run's failure is reported on the run, not as a crash
+                record.status, record.error = "error", f"{type(exc).__name__}: {exc}"
+                self.history.fail(record.id, record.error)
+                continue
+            self.history.finish(card)
+            run_dir = self.settings.state_dir / "runs" / record.id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "scorecard.json").write_text(card.to_json(), encoding="utf-8")
+            record.scorecard = card.model_dump(mode="json")
+            record.scorecard["totals"] = card.totals()
+            record.verdict = card.verdict
+            record.status = "done"
+
+
+def _validation_reason(where: str, exc: ValidationError) -> str:
+    from farm.loader import format_loc
+
+    parts = [f"{where}.{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
+    return "; ".join(parts)
+
+
+def create_app(settings: BackendSettings) -> FastAPI:
+    """The backend FastAPI app; the mesh opens and closes with the app's lifespan."""
+    backend = Backend(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await backend.start()
+        try:
+            yield
+        finally:
+            await backend.stop()
+
+    app = FastAPI(title="AAM Gauntlet backend", lifespan=lifespan)
+    app.state.backend = backend
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{format_loc_safe(e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:10]]
+        return JSONResponse(
+            {"error": "invalid_request", "detail": "; ".join(parts)}, status_code=422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": _error_name(exc.status_code), "detail": exc.detail},
+            status_code=exc.status_code,
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "running": backend.busy, "connectors": len(backend.handles)}
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/connectors")
+    async def list_connectors() -> dict[str, Any]:
+        return {"connectors": [backend.connector_view(cid) for cid in sorted(backend.handles)]}
+
+    @app.post("/connectors", status_code=201)
+    async def add_connector(req: ConnectorRequest) -> dict[str, Any]:
+        return await backend.add_connector(req)
+
+    @app.get("/workflows")
+    async def list_workflows() -> dict[str, Any]:
+        return {
+            "workflows": [
+                {"name": wf.name, "description": wf.description}
+                for wf in sorted(REGISTRY.values(), key=lambda w: w.name)
+            ]
+        }
+
+    @app.post("/workflows/run")
+    async def run_workflow(req: WorkflowRequest) -> dict[str, Any]:
+        from aam import errors
+
+        wf = REGISTRY.get(req.workflow)
+        if wf is None:
+            raise HTTPException(404, f"no workflow {req.workflow!r} (known: {', '.join(REGISTRY)})")
+        handle = backend.handles.get(req.connector)
+        if handle is None:
+            raise HTTPException(
+                404, f"no connector {req.connector!r}; add it with POST /connectors"
+            )
+        if not wf.supports(handle.spec):
+            raise HTTPException(422, f"{wf.name} cannot run on {handle.service}: {wf.description}")
+        results: list[dict[str, Any]] = []
+        for _ in range(req.iterations):
+            try:
+                results.append({"ok": True, "result": await wf.fn(handle, **req.params)})
+            except errors.AamError as exc:
+                results.append({"ok": False, "error_class": exc.error_class, "detail": str(exc)})
+            except (WorkflowConfigError, TypeError) as exc:
+                raise HTTPException(422, f"{wf.name}: {exc}") from None
+        return {"workflow": wf.name, "connector": handle.id, "iterations": results}
+
+    @app.post("/scenarios/run", status_code=202)
+    async def run_scenario_endpoint(req: ScenarioRequest) -> dict[str, Any]:
+        records = backend.start_runs(req)
+        return {"run_id": records[0].id, "run_ids": [r.id for r in records]}
+
+    @app.post("/demo/run_scenario", status_code=202)
+    async def demo_run(
+        mode: Literal["mild", "storm", "hell"] = Query("storm"),
+        profiles: str = Query("naive,full", pattern=r"^[a-z_,-]+$"),
+        duration_seconds: float | None = Query(None, gt=0, le=3600),
+    ) -> dict[str, Any]:
+        req = ScenarioRequest(
+            scenario=mode,
+            profiles=[p for p in profiles.split(",") if p],
+            duration_seconds=duration_seconds,
+        )
+        records = backend.start_runs(req)
+        return {"run_id": records[0].id, "run_ids": [r.id for r in records]}
+
+    @app.get("/runs")
+    async def list_runs(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        rows = backend.history.list(limit)
+        for row in rows:
+            live = backend.runs.get(row["id"])
+            if live is not None:
+                row["status"] = live.status
+        queued = [
+            dataclasses.asdict(r)
+            for r in backend.runs.values()
+            if r.status == "queued" and not any(x["id"] == r.id for x in rows)
+        ]
+        return {"runs": queued + rows}
+
+    @app.get("/runs/{run_id}")
+    async def get_run(run_id: str) -> dict[str, Any]:
+        live = backend.runs.get(run_id)
+        if live is not None:
+            return dataclasses.asdict(live)
+        row = backend.history.get(run_id)
+        if row is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        return row
+
+    @app.get("/dlq")
+    async def list_dlq(run_id: str | None = None) -> dict[str, Any]:
+        from workflows.dlq_ops import list_entries
+
+        chosen, path = _run_state(backend, run_id)
+        return {"run_id": chosen, "entries": await list_entries(path)}
+
+    @app.post("/dlq/replay")
+    async def replay_dlq(req: ReplayRequest | None = None) -> dict[str, Any]:
+        from workflows.dlq_ops import replay_entries
+
+        if backend.busy:
+            raise HTTPException(409, "a scenario is running; replay after it finishes")
+        chosen, path = _run_state(backend, req.run_id if req else None)
+        try:
+            report = await replay_entries(
+                path, settings.farm_urls, settings.admin_token, settings.configs
+            )
+        except (FarmError, ScenarioError) as exc:
+            raise HTTPException(502, str(exc)) from None
+        return {"run_id": chosen, "report": report}
+
+    return app
+
+
+def _run_state(backend: Backend, run_id: str | None) -> tuple[str, Path]:
+    chosen = run_id or backend.history.latest_id()
+    if chosen is None:
+        raise HTTPException(404, "no runs yet")
+    if backend.history.get(chosen) is None and chosen not in backend.runs:
+        raise HTTPException(404, f"no run {chosen!r}")
+    path = backend.settings.state_dir / "runs" / chosen / "aam"
+    if not path.exists():
+        raise HTTPException(404, f"run {chosen} has no AAM state (not started yet?)")
+    return chosen, path
+
+
+def _error_name(status: int) -> str:
+    return {
+        404: "not_found",
+        409: "conflict",
+        422: "invalid_request",
+        502: "farm_unavailable",
+    }.get(status, "error")
+
+
+def format_loc_safe(loc: Any) -> str:
+    """Pydantic location tuple as ``body.field[0]``."""
+    from farm.loader import format_loc
+
+    return format_loc(loc) if isinstance(loc, list | tuple) else str(loc)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound right now (checked before starting uvicorn, so a
+    taken port is one clear sentence instead of a traceback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(settings: BackendSettings, *, host: str = "127.0.0.1", port: int = 8002) -> None:
+    """Serve the backend with uvicorn (blocking)."""
+    import sys
+
+    import uvicorn
+
+    if port and not port_is_free(host, port):
+        print(f"error: {host}:{port} is already in use; stop what is using it", file=sys.stderr)
+        raise SystemExit(2)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -1,0 +1,91 @@
+"""Operator actions on a run's DLQ: list entries, replay them through a fresh Mesh."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from farm.loader import SpecLoadError, load_specs
+from workflows.farm_client import FarmSet
+from workflows.runner import ScenarioError
+
+
+def _entry_dict(entry: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(entry) if dataclasses.is_dataclass(entry) else dict(entry)
+    data.pop("payload", None)  # bodies can be large and may hold customer data: not listed
+    return data
+
+
+async def list_entries(aam_state: Path) -> list[dict[str, Any]]:
+    """Every DLQ entry under an AAM state folder (payloads left out)."""
+    from aam import AamProfile, Mesh
+
+    mesh = await Mesh.open(state_dir=aam_state, profile=AamProfile.parse("full"))
+    try:
+        return [_entry_dict(e) for e in await mesh.dlq.list()]
+    finally:
+        await mesh.close()
+
+
+async def open_replay_mesh(
+    aam_state: Path,
+    urls: dict[str, str],
+    admin_token: str | None,
+    configs: list[Path],
+    connector_ids: set[str],
+) -> tuple[Any, FarmSet]:
+    """A full-profile Mesh over ``aam_state`` with a connector for each id (credentials from
+    the farms). The caller closes both."""
+    from aam import AamProfile, Mesh, TenantCredentials
+
+    try:
+        specs = {s.id: s for s in load_specs(configs)}
+    except SpecLoadError as exc:
+        raise ScenarioError(f"service specs: {exc}") from None
+    farms = FarmSet(urls, admin_token)
+    mesh = await Mesh.open(state_dir=aam_state, profile=AamProfile.parse("full"))
+    try:
+        creds_by_farm: dict[str, dict[str, Any]] = {}
+        for cid in sorted(connector_ids):
+            service, _, tenant = cid.partition(":")
+            if service not in specs:
+                raise ScenarioError(f"DLQ entry for {cid}: no service spec {service!r}")
+            url = farms.url_for(service)
+            if url not in creds_by_farm:
+                creds_by_farm[url] = await farms.client(service).credentials()
+            entry = creds_by_farm[url].get(service, {}).get(tenant)
+            if entry is None:
+                raise ScenarioError(f"farm {url} has no credentials for {cid}")
+            mesh.add_connector(
+                specs[service], tenant, TenantCredentials.from_farm(entry), base_url=url
+            )
+    except BaseException:
+        await mesh.close()
+        await farms.close()
+        raise
+    return mesh, farms
+
+
+async def replay_entries(
+    aam_state: Path, urls: dict[str, str], admin_token: str | None, configs: list[Path]
+) -> dict[str, Any]:
+    """Replay every waiting entry once; returns the replay report as a dict."""
+    from aam import AamProfile, Mesh
+
+    probe = await Mesh.open(state_dir=aam_state, profile=AamProfile.parse("full"))
+    try:
+        waiting = [e for e in await probe.dlq.list() if e.status in ("pending", "replaying")]
+    finally:
+        await probe.close()
+    if not waiting:
+        return {"replayed": 0, "failed": 0, "skipped": 0, "errors": {}}
+    mesh, farms = await open_replay_mesh(
+        aam_state, urls, admin_token, configs, {e.connector_id for e in waiting}
+    )
+    try:
+        report = await mesh.dlq.replay()
+        return dataclasses.asdict(report) if dataclasses.is_dataclass(report) else dict(report)
+    finally:
+        await mesh.close()
+        await farms.close()

@@ -1,0 +1,646 @@
+"""The scenario runner: set chaos, run workflows for the duration, reset chaos, replay the DLQ
+once, then check the invariants against the farm's ledger and build the scorecard.
+
+Order of a run (each step is what an operator would do by hand):
+
+1. reset the farm(s) with the scenario's seed, set the chaos level;
+2. run every workflow copy as a concurrent task until the deadline; read workflows stop at the
+   deadline, write workflows finish their in-flight write (bounded grace) so every issued write
+   has an outcome;
+3. snapshot the AAM counters and the DLQ backlog, put chaos back to ``calm``;
+4. replay the DLQ once (only when the profile has a DLQ) — with idempotency this must not
+   duplicate anything, and the duplicate check below proves it;
+5. read the farm's ledger and status, check the invariants, write the scorecard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs, parse_model, read_yaml
+from farm.spec import ServiceSpec
+from workflows import metrics
+from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
+from workflows.farm_client import FarmError, FarmSet
+from workflows.invariants import RATE_FACTOR, ConnectorEvidence, RunEvidence, check_all
+from workflows.journal import RunJournal
+from workflows.library import get_workflow
+from workflows.scenario import ScenarioSpec
+from workflows.scorecard import ConnectorFigures, Scorecard, WorkflowFigures, verdict_of
+
+log = logging.getLogger(__name__)
+
+#: Pause after a failed iteration: a real job does not spin on an error that came back at once
+#: (an open circuit answers in microseconds), and an unpaced loop would only burn the CPU.
+ERROR_PAUSE_SECONDS = 0.01
+#: Longest wait for in-flight writes after the deadline before they are cancelled.
+MAX_DRAIN_SECONDS = 15.0
+#: Workflows whose in-flight iteration must finish (a cancelled write has no knowable outcome).
+DRAINING_WORKFLOWS = frozenset({"idempotent_write"})
+#: DLQ entry statuses that mean "still waiting for an operator".
+DONE_DLQ_STATUSES = frozenset({"replayed", "resolved", "done", "succeeded", "committed", "ok"})
+
+
+class ScenarioError(Exception):
+    """The scenario cannot run as given (bad file, unknown service, unreachable farm): exit 2."""
+
+
+@dataclass
+class RunOptions:
+    """Where the farm is and where the runner keeps its state."""
+
+    farm_urls: dict[str, str]  # service id (or "*" for every service) -> farm base URL
+    admin_token: str | None
+    state_dir: Path = Path("var")
+    configs: list[Path] = field(default_factory=lambda: [DEFAULT_CONFIG_DIR])
+    progress_interval: float = 0.5
+    replay_dlq: bool = True
+
+
+@dataclass
+class RunProgress:
+    """A live snapshot of a run (for the terminal display and ``GET /runs/{id}``)."""
+
+    run_id: str
+    scenario: str
+    mode: str
+    profile: str
+    phase: str = "starting"
+    elapsed: float = 0.0
+    duration: float = 0.0
+    connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    surfaced: dict[str, int] = field(default_factory=dict)
+    writes_issued: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+ProgressCallback = Callable[[RunProgress], Awaitable[None] | None]
+
+
+def new_run_id() -> str:
+    """A short, sortable-enough run id (also the prefix of every operation id in the run)."""
+    return datetime.now(UTC).strftime("%m%d%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def load_scenario(path: Path) -> ScenarioSpec:
+    """Load a scenario YAML; problems name the file and the field path."""
+    if not path.exists():
+        raise ScenarioError(f"{path}: no such file")
+    data, problems = read_yaml(path)
+    if not problems:
+        spec, problems = parse_model(ScenarioSpec, data, str(path), "a scenario spec")
+        if spec is not None:
+            return spec
+    raise ScenarioError("\n".join(str(p) for p in problems))
+
+
+def stats_dict(stats: Any) -> dict[str, Any]:
+    """A ``ConnectorStats`` snapshot (dataclass or pydantic) as a plain dict."""
+    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        return dataclasses.asdict(stats)
+    if hasattr(stats, "model_dump"):
+        return dict(stats.model_dump())
+    return dict(vars(stats))
+
+
+def _strings(value: Any, out: set[str], depth: int = 0) -> None:
+    if depth > 6:
+        return
+    if isinstance(value, str):
+        out.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out, depth + 1)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, out, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _strings(dataclasses.asdict(value), out, depth + 1)
+    elif hasattr(value, "model_dump"):
+        _strings(value.model_dump(), out, depth + 1)
+
+
+def _entry_status(entry: Any) -> str | None:
+    status = entry.get("status") if isinstance(entry, dict) else getattr(entry, "status", None)
+    return None if status is None else str(getattr(status, "value", status))
+
+
+async def dlq_pending_operations(mesh: Any, operation_ids: set[str]) -> tuple[int, set[str]]:
+    """Pending DLQ entries, and which of the run's operation ids they carry.
+
+    The operation id is also the record's lookup value, so it appears in the entry's body
+    whatever the DLQ's own field names are.
+    """
+    entries = await mesh.dlq.list()
+    pending = 0
+    ops: set[str] = set()
+    for entry in entries:
+        if _entry_status(entry) in DONE_DLQ_STATUSES:
+            continue
+        pending += 1
+        found: set[str] = set()
+        _strings(entry, found)
+        ops |= found & operation_ids
+    return pending, ops
+
+
+def _replay_dict(report: Any) -> dict[str, Any]:
+    if report is None:
+        return {}
+    data = stats_dict(report)
+    return {k: v for k, v in data.items() if isinstance(v, int | float | str | bool)}
+
+
+class ScenarioRun:
+    """One run of one scenario with one profile."""
+
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        options: RunOptions,
+        *,
+        run_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.run_id = run_id or new_run_id()
+        self.on_progress = on_progress
+        self.journal = RunJournal()
+        self.progress = RunProgress(
+            run_id=self.run_id,
+            scenario=spec.name,
+            mode=spec.mode.value,
+            profile=spec.profile.label,
+            duration=spec.duration_seconds,
+        )
+        self._handles: dict[str, ConnectorHandle] = {}
+        self._conns: dict[str, Any] = {}  # connector id -> aam connector (for stats())
+        self._mesh: Any = None
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _specs(self) -> dict[str, ServiceSpec]:
+        try:
+            loaded = {s.id: s for s in load_specs(self.options.configs)}
+        except SpecLoadError as exc:
+            raise ScenarioError(f"service specs: {exc}") from None
+        missing = [s for s in self.spec.services if s not in loaded]
+        if missing:
+            raise ScenarioError(
+                f"scenario {self.spec.name}: services.{missing[0]}: no such service spec "
+                f"(known: {', '.join(sorted(loaded))})"
+            )
+        return {s: loaded[s] for s in self.spec.services}
+
+    def _tenants(self, spec: ServiceSpec) -> list[str]:
+        have = [t.id for t in spec.tenants]
+        if self.spec.tenants is None:
+            return have
+        for tenant in self.spec.tenants:
+            if tenant not in have:
+                raise ScenarioError(
+                    f"scenario {self.spec.name}: tenants: service {spec.id} has no tenant "
+                    f"{tenant!r} (it has {', '.join(have)})"
+                )
+        return list(self.spec.tenants)
+
+    def _assignments(
+        self, specs: dict[str, ServiceSpec]
+    ) -> list[tuple[Any, list[str], dict[str, Any], int]]:
+        """(registered workflow, services, params, concurrency) per scenario workflow entry."""
+        out = []
+        for i, run in enumerate(self.spec.workflows):
+            where = f"scenario {self.spec.name}: workflows[{i}]"
+            try:
+                wf = get_workflow(run.name)
+            except WorkflowConfigError as exc:
+                raise ScenarioError(f"{where}.name: {exc}") from None
+            if run.services:
+                for service in run.services:
+                    if service not in specs:
+                        raise ScenarioError(
+                            f"{where}.services: {service!r} is not one of the scenario's services"
+                        )
+                    if not wf.supports(specs[service]):
+                        raise ScenarioError(
+                            f"{where}.services: {run.name} cannot run on {service} "
+                            f"({wf.description})"
+                        )
+                services = list(run.services)
+            else:
+                services = [s for s in specs if wf.supports(specs[s])]
+                if not services:
+                    raise ScenarioError(
+                        f"{where}: no service of the scenario supports {run.name} "
+                        f"({wf.description})"
+                    )
+            out.append((wf, services, dict(run.params), run.concurrency))
+        return out
+
+    async def _emit(self) -> None:
+        if self.on_progress is None:
+            return
+        result = self.on_progress(self.progress)
+        if asyncio.iscoroutine(result):
+            await result
+
+    def _refresh_progress(self, started: float) -> None:
+        self.progress.elapsed = round(time.monotonic() - started, 2)
+        for cid, conn in self._conns.items():
+            with contextlib.suppress(Exception):  # a stats snapshot must never break the run
+                self.progress.connectors[cid] = stats_dict(conn.stats())
+        surfaced: dict[str, int] = {}
+        for (_, _, cls), n in self.journal.surfaced.items():
+            surfaced[cls] = surfaced.get(cls, 0) + n
+        self.progress.surfaced = surfaced
+        self.progress.writes_issued = len(self.journal.writes)
+
+    # --- the run --------------------------------------------------------------------------------
+
+    async def execute(self) -> Scorecard:
+        """Run the scenario end to end and return its scorecard."""
+        from aam import Mesh, TenantCredentials
+
+        spec = self.spec
+        specs = self._specs()
+        assignments = self._assignments(specs)
+        try:
+            farms = FarmSet(self.options.farm_urls, self.options.admin_token)
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
+        started_wall = datetime.now(UTC)
+        try:
+            try:
+                farm_clients = farms.clients_for(spec.services)
+                creds: dict[str, dict[str, Any]] = {}
+                for service in spec.services:
+                    farm_creds = await farms.client(service).credentials()
+                    if service not in farm_creds:
+                        raise ScenarioError(
+                            f"farm {farms.url_for(service)} does not serve service {service!r}"
+                        )
+                    creds[service] = farm_creds[service]
+                for client in farm_clients:
+                    await client.reset(spec.seed)
+                    await client.set_chaos(spec.mode.value)
+            except FarmError as exc:
+                raise ScenarioError(str(exc)) from None
+
+            state = self.options.state_dir / "runs" / self.run_id / "aam"
+            state.mkdir(parents=True, exist_ok=True)
+            self._mesh = await Mesh.open(state_dir=state, profile=spec.profile, seed=spec.seed)
+            try:
+                return await self._run_with_mesh(
+                    specs, assignments, creds, farms, started_wall, TenantCredentials
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._mesh.close()
+        finally:
+            metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(0)
+            await farms.close()
+
+    async def _run_with_mesh(
+        self,
+        specs: dict[str, ServiceSpec],
+        assignments: list[tuple[Any, list[str], dict[str, Any], int]],
+        creds: dict[str, dict[str, Any]],
+        farms: FarmSet,
+        started_wall: datetime,
+        credentials_cls: Any,
+    ) -> Scorecard:
+        spec = self.spec
+        truth = {s: GroundTruth(farms.client(s)) for s in specs}
+        for service, sspec in specs.items():
+            for tenant in self._tenants(sspec):
+                entry = creds[service].get(tenant)
+                if entry is None:
+                    raise ScenarioError(f"farm has no credentials for {service}/{tenant}")
+                conn = self._mesh.add_connector(
+                    sspec,
+                    tenant,
+                    credentials_cls.from_farm(entry),
+                    base_url=farms.url_for(service),
+                )
+                self._conns[conn.id] = conn
+                self._handles[conn.id] = ConnectorHandle(
+                    mesh=self._mesh,
+                    id=conn.id,
+                    spec=sspec,
+                    tenant=tenant,
+                    journal=self.journal,
+                    truth=truth[service],
+                    run_id=self.run_id,
+                )
+        wf_connectors = {
+            wf.name: [cid for cid, h in self._handles.items() if h.service in services]
+            for wf, services, _, _ in assignments
+        }
+        metrics.precreate(spec.name, spec.mode.value, spec.profile.label, wf_connectors)
+        metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(1)
+
+        started = time.monotonic()
+        deadline = started + spec.duration_seconds
+        stop_reads = asyncio.Event()
+        read_tasks: list[asyncio.Task[None]] = []
+        write_tasks: list[asyncio.Task[None]] = []
+        for wf, services, params, concurrency in assignments:
+            for cid, handle in self._handles.items():
+                if handle.service not in services:
+                    continue
+                for _ in range(concurrency):
+                    task = asyncio.create_task(
+                        self._copy(wf, handle, params, deadline), name=f"{wf.name}:{cid}"
+                    )
+                    (write_tasks if wf.name in DRAINING_WORKFLOWS else read_tasks).append(task)
+
+        self.progress.phase = "running"
+        ticker = asyncio.create_task(self._tick(started, stop_reads))
+        try:
+            await self._wait_until(deadline, read_tasks + write_tasks)
+            self.progress.phase = "draining"
+            for task in read_tasks:
+                task.cancel()
+            if write_tasks:
+                grace = min(MAX_DRAIN_SECONDS, max(2.0, spec.duration_seconds))
+                _, late = await asyncio.wait(write_tasks, timeout=grace)
+                for task in late:
+                    task.cancel()
+            await asyncio.gather(*read_tasks, *write_tasks, return_exceptions=True)
+            for task in read_tasks + write_tasks:
+                exc = task.exception() if not task.cancelled() else None
+                if isinstance(exc, WorkflowConfigError):
+                    raise ScenarioError(str(exc))
+                if exc is not None:
+                    raise exc
+        finally:
+            stop_reads.set()
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            for task in read_tasks + write_tasks:
+                task.cancel()
+        for write in self.journal.writes.values():
+            if write.outcome == "pending":
+                write.outcome = "cancelled"
+        elapsed = time.monotonic() - started
+        self._refresh_progress(started)
+        stats_at_end = dict(self.progress.connectors)
+
+        # Chaos off the way an operator would: back to the farm's starting weather.
+        op_ids = set(self.journal.writes)
+        backlog, _ = await dlq_pending_operations(self._mesh, op_ids)
+        for client in farms.clients_for(spec.services):
+            await client.set_chaos("calm")
+        replay: dict[str, Any] = {}
+        if self.options.replay_dlq and backlog:
+            self.progress.phase = "replaying"
+            await self._emit()
+            replay = _replay_dict(await self._mesh.dlq.replay())
+        _, pending_ops = await dlq_pending_operations(self._mesh, op_ids)
+
+        self.progress.phase = "checking"
+        await self._emit()
+        ledger_writes: list[dict[str, Any]] = []
+        drift_events: list[dict[str, Any]] = []
+        faults: dict[str, Any] = {}
+        status_services: dict[str, Any] = {}
+        for client in farms.clients_for(spec.services):
+            ledger = await client.ledger()
+            status = await client.status()
+            ledger_writes += [w for w in ledger.get("writes", []) if w.get("service") in specs]
+            drift_events += [e for e in ledger.get("drift_events", []) if e.get("service") in specs]
+            faults.update({k: v for k, v in ledger.get("faults", {}).items() if k in specs})
+            status_services.update(
+                {k: v for k, v in status.get("services", {}).items() if k in specs}
+            )
+
+        factor = RATE_FACTOR.get(spec.mode.value, 1.0)
+        evidence_conns: list[ConnectorEvidence] = []
+        figures: list[ConnectorFigures] = []
+        for cid, handle in self._handles.items():
+            sspec = handle.spec
+            limit = sspec.rate_limit_for(handle.tenant)
+            farm = status_services.get(handle.service, {}).get("tenants", {}).get(handle.tenant, {})
+            st = stats_at_end.get(cid, {})
+            ev = ConnectorEvidence(
+                connector=cid,
+                service=handle.service,
+                tenant=handle.tenant,
+                allowed_rps=limit.max_rps * factor,
+                burst=max(1, int(limit.burst * factor)),
+                farm={k: int(v) for k, v in farm.items() if isinstance(v, int | float)},
+                faults=dict(faults.get(handle.service, {}).get(handle.tenant, {})),
+                aam_calls=int(st.get("calls", 0)),
+            )
+            evidence_conns.append(ev)
+            figures.append(self._figures(handle, st, ev, elapsed))
+
+        evidence = RunEvidence(
+            duration=elapsed,
+            journal=self.journal,
+            ledger_writes=ledger_writes,
+            drift_events=drift_events,
+            connectors=evidence_conns,
+            dlq_backlog=backlog,
+            dlq_pending_ops=pending_ops,
+            drift_workflow_ran=any(wf.name == "drift_sensitive_read" for wf, *_ in assignments),
+            replay=replay,
+        )
+        invariants = check_all(evidence, spec.effective_thresholds())
+        card = Scorecard(
+            run_id=self.run_id,
+            scenario=spec.name,
+            mode=spec.mode.value,
+            profile=spec.profile.label,
+            seed=spec.seed,
+            duration_seconds=round(elapsed, 2),
+            started_at=started_wall.isoformat(timespec="seconds"),
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            connectors=figures,
+            workflows=self._workflow_figures(wf_connectors),
+            invariants=invariants,
+            dlq={"backlog": backlog, "pending_after_replay": len(pending_ops), "replay": replay},
+            verdict=verdict_of(invariants),
+        )
+        self._record_metrics(card)
+        self.progress.phase = "done"
+        await self._emit()
+        return card
+
+    async def _wait_until(self, deadline: float, tasks: list[asyncio.Task[None]]) -> None:
+        # Returns at the deadline, or earlier if every copy stopped (e.g. all refused drift) or
+        # one crashed (the crash is re-raised by the caller).
+        while tasks and time.monotonic() < deadline:
+            remaining = deadline - time.monotonic()
+            done, _ = await asyncio.wait(
+                tasks, timeout=remaining, return_when=asyncio.FIRST_EXCEPTION
+            )
+            if any(t.exception() for t in done if not t.cancelled()) or len(done) == len(tasks):
+                return
+            if time.monotonic() >= deadline:
+                return
+            # Some copies ended normally (schema_drift stop): keep waiting for the rest.
+            tasks = [t for t in tasks if not t.done()]
+
+    async def _tick(self, started: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._refresh_progress(started)
+            await self._emit()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.options.progress_interval)
+
+    async def _copy(
+        self, wf: Any, handle: ConnectorHandle, params: dict[str, Any], deadline: float
+    ) -> None:
+        """One concurrent copy of a workflow on one connector, looping until the deadline."""
+        from aam import errors
+
+        key = (wf.name, handle.id)
+        for _ in range(10_000_000):  # bounded; the deadline ends it long before
+            if time.monotonic() >= deadline:
+                return
+            t0 = time.monotonic()
+            outcome = "ok"
+            try:
+                await wf.fn(handle, **params)
+            except errors.AamError as exc:
+                outcome = exc.error_class
+                self.journal.surfaced[(wf.name, handle.id, outcome)] += 1
+            self.journal.iterations[key] += 1
+            metrics.WORKFLOW_DURATION.labels(wf.name).observe(time.monotonic() - t0)
+            metrics.WORKFLOW_RUNS.labels(wf.name, handle.id, outcome).inc()
+            if outcome == "ok":
+                self.journal.successes[key] += 1
+                await asyncio.sleep(0)
+            elif outcome == "schema_drift":
+                # The AAM refused data it could not map: the right stop, not a retryable error.
+                self.journal.drift_refusals += 1
+                return
+            else:
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+
+    def _figures(
+        self, handle: ConnectorHandle, st: dict[str, Any], ev: ConnectorEvidence, elapsed: float
+    ) -> ConnectorFigures:
+        successes = int(st.get("successes", 0))
+        circuit = st.get("circuit_state")
+        return ConnectorFigures(
+            connector=handle.id,
+            service=handle.service,
+            tenant=handle.tenant,
+            calls=int(st.get("calls", 0)),
+            attempts=int(st.get("attempts", 0)),
+            successes=successes,
+            goodput_rps=round(successes / elapsed, 2) if elapsed > 0 else 0.0,
+            errors={str(k): int(v) for k, v in (st.get("failures") or {}).items() if v},
+            retries=int(st.get("retries", 0)),
+            token_refreshes=int(st.get("token_refreshes", 0)),
+            dlq_entries=int(st.get("dlq_entries", 0)),
+            latency_p50=st.get("latency_p50"),
+            latency_p99=st.get("latency_p99"),
+            circuit_state=None if circuit is None else str(getattr(circuit, "value", circuit)),
+            farm_calls=ev.farm.get("calls", 0),
+            farm_2xx=ev.farm.get("2xx", 0),
+            farm_429=ev.farm.get("429", 0),
+            farm_401=ev.farm.get("401", 0),
+            allowed_rps=round(ev.allowed_rps, 2),
+        )
+
+    def _workflow_figures(self, wf_connectors: dict[str, list[str]]) -> list[WorkflowFigures]:
+        out = []
+        for name, connectors in wf_connectors.items():
+            iterations = sum(self.journal.iterations[(name, c)] for c in connectors)
+            ok = sum(self.journal.successes[(name, c)] for c in connectors)
+            errors: dict[str, int] = {}
+            for (wf, _, cls), n in self.journal.surfaced.items():
+                if wf == name:
+                    errors[cls] = errors.get(cls, 0) + n
+            out.append(
+                WorkflowFigures(
+                    workflow=name,
+                    connectors=connectors,
+                    iterations=iterations,
+                    ok=ok,
+                    errors=errors,
+                )
+            )
+        return out
+
+    def _record_metrics(self, card: Scorecard) -> None:
+        metrics.SCENARIO_RUNS.labels(card.scenario, card.mode, card.profile, card.verdict).inc()
+        metrics.SCENARIO_VERDICT.labels(card.scenario, card.mode, card.profile).set(
+            1 if card.passed else 0
+        )
+        for inv in card.invariants:
+            metrics.SCENARIO_INVARIANT.labels(card.scenario, card.profile, inv.name).set(
+                1 if inv.passed else 0
+            )
+
+
+async def run_scenario(
+    spec: ScenarioSpec,
+    options: RunOptions,
+    *,
+    run_id: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Scorecard:
+    """Run one scenario with its profile; see the module docstring for the steps."""
+    return await ScenarioRun(spec, options, run_id=run_id, on_progress=on_progress).execute()
+
+
+def with_overrides(
+    spec: ScenarioSpec,
+    *,
+    mode: str | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    duration: float | None = None,
+) -> ScenarioSpec:
+    """The scenario with command-line overrides applied (validated like the file itself)."""
+    from aam.profile import AamProfile
+
+    data = spec.model_dump()
+    if mode is not None:
+        data["mode"] = mode
+    if profile is not None:
+        try:
+            data["profile"] = AamProfile.parse(profile).model_dump()
+        except ValueError as exc:
+            raise ScenarioError(f"--profile: {exc}") from None
+    if seed is not None:
+        data["seed"] = seed
+    if duration is not None:
+        data["duration_seconds"] = duration
+    try:
+        return ScenarioSpec.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError: report, do not trace back
+        raise ScenarioError(f"scenario {spec.name}: {exc}") from None
+
+
+def profiles_from(text: str) -> list[str]:
+    """``naive,full`` -> ``["naive", "full"]`` (each validated)."""
+    from aam.profile import AamProfile
+
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if len(names) < 2:
+        raise ScenarioError("--compare needs at least two profiles, e.g. naive,full")
+    for name in names:
+        try:
+            AamProfile.parse(name)
+        except ValueError as exc:
+            raise ScenarioError(f"--compare: {exc}") from None
+    return names
