@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
 from aam import TenantCredentials
 from farm.spec import ServiceSpec
 
@@ -81,5 +82,3 @@ class Farm:
 
     async def tenant_status(self, service: str, tenant: str) -> dict[str, Any]:
         return (await self.status())["services"][service]["tenants"][tenant]  # type: ignore[no-any-return]
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -169,7 +170,7 @@ async def test_retry_after_blocks_every_caller_of_the_connector():
     times = await _send_times(limiter, clock, 5)
     assert min(times) >= t429 + 2.0
     # After the block, sends are spaced at the (cut) rate, not released all at once.
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(g > 0 for g in gaps)
 
 
