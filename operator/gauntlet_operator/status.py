@@ -6,6 +6,7 @@ YAML files it shares with the farm and the runner.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,7 +18,7 @@ class StatusModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     def to_patch(self) -> dict[str, Any]:
-        """JSON-ready dict for a merge patch; unset optional fields are sent as ``null`` (cleared)."""
+        """JSON-ready dict for a merge patch; unset optional fields go as ``null`` (cleared)."""
         return self.model_dump(mode="json")
 
 
@@ -65,7 +66,7 @@ def condition(
     return Condition(
         type=type_,
         status=status,
-        reason=reason,
+        reason=re.sub(r"[^A-Za-z0-9_]", "", reason).lstrip("0123456789_") or "Unknown",
         message=message[:1024],
         lastTransitionTime=when,
         observedGeneration=generation,

@@ -1,0 +1,395 @@
+"""kopf handlers. Thin: validate, call the pure builders, create/patch, write status.
+
+Run with ``kopf run --standalone --all-namespaces -m gauntlet_operator.handlers``.
+
+- ``SyntheticService`` -> ConfigMap + Deployment + Service (the farm); status from the Deployment.
+- ``GauntletScenario`` -> one Job per generation (deterministic name: a retry or a restarted
+  operator gets 409 and carries on); status from the Job and its pod's termination message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from gauntlet_operator import kube, manifests, names, observe, validation
+from gauntlet_operator.kube import ApiError, collection_path, object_path
+from gauntlet_operator.status import (
+    ScenarioPhase,
+    ScenarioStatus,
+    ServicePhase,
+    ServiceStatus,
+    condition,
+)
+
+#: Retry delays: a missing service may be created any minute; a rolling one is seconds away.
+MISSING_SERVICE_DELAY = 60
+SERVICE_NOT_READY_DELAY = 15
+
+_FARM_CHILDREN = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "farm"}
+_RUNNER_CHILDREN = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "runner"}
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keep kopf's bookkeeping in our own annotations (the status schema is structural)."""
+    settings.persistence.finalizer = f"{names.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # Kubernetes events only for trouble
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Service account in the cluster, else the kubeconfig named by $KUBECONFIG at this moment."""
+    config = kube.load_configuration()
+    kube.set_api(kube.KubeApi(config))
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
+        "authorization"
+    )
+    scheme, _, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme or ("Bearer" if token else None),
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dict(c) for c in status.get("conditions") or []]
+
+
+def _merge_conditions(
+    previous: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Replace conditions of the same type, keep the others, in a stable order."""
+    kinds = {c["type"] for c in new}
+    return [c for c in previous if c.get("type") not in kinds] + new
+
+
+# --- SyntheticService -------------------------------------------------------------------------
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, names.SERVICE_PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, names.SERVICE_PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, names.SERVICE_PLURAL, field="spec")
+def reconcile_service(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Validate the spec, then create or update the farm's ConfigMap, Deployment and Service."""
+    generation = meta.get("generation")
+    previous = _conditions(status)
+    model, problems = validation.validate_service(spec)
+    if model is None:
+        message = "; ".join(problems)
+        if status.get("endpoint"):
+            message += " (the farm keeps serving the last valid spec)"
+        logger.error(f"spec rejected: {message}")
+        invalid = condition(
+            "Ready", False, "InvalidSpec", message, generation=generation, previous=previous
+        )
+        patch.status.update(
+            {
+                "phase": ServicePhase.Invalid.value,
+                "observedGeneration": generation,
+                "conditions": [invalid.to_patch()],
+            }
+        )
+        return
+
+    api = kube.api()
+    owner = validation.plain(body)
+    images = manifests.ImageSettings.from_env()
+    configmap = manifests.farm_configmap(
+        name, namespace, model.id, validation.farm_config(spec), owner
+    )
+    deployment = manifests.farm_deployment(
+        name, namespace, model.replicas, configmap, owner, images
+    )
+    service = manifests.farm_service(name, namespace, owner)
+    # Everything is built (and so validated) before the first write: no half-created children.
+    kube.create_if_absent(api, manifests.admin_token_secret(namespace))
+    kube.create_or_patch(api, configmap)
+    applied = kube.create_or_patch(api, deployment)
+    kube.create_or_patch(api, service)
+
+    readiness = observe.deployment_readiness(applied)
+    new = ServiceStatus(
+        phase=ServicePhase.Ready if readiness.ready else ServicePhase.Progressing,
+        observedGeneration=generation,
+        endpoint=names.farm_url(name, namespace),
+        replicas=model.replicas,
+        readyReplicas=readiness.ready_replicas,
+        serviceId=model.id,
+        authType=model.auth.type.value,
+        rateLimitRps=model.rate_limit.max_rps,
+        schemaVersion=model.schema_.version,
+        conditions=[
+            condition(
+                "Ready",
+                readiness.ready,
+                readiness.reason,
+                readiness.message,
+                generation=generation,
+                previous=previous,
+            )
+        ],
+    )
+    patch.status.update(new.to_patch())
+    logger.info(f"farm for {model.id} applied ({readiness.message})")
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=_FARM_CHILDREN)
+def farm_deployment_changed(
+    event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+) -> None:
+    """Copy a farm Deployment's readiness into its SyntheticService's status."""
+    service_name = labels.get(names.LABEL_SERVICE)
+    if event.get("type") == "DELETED" or not service_name:
+        return
+    api = kube.api()
+    path = object_path(names.API_VERSION, names.SERVICE_PLURAL, namespace, service_name)
+    try:
+        owner = api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return  # the owner is gone; garbage collection takes the Deployment
+        raise
+    status = owner.get("status") or {}
+    if status.get("phase") in (None, ServicePhase.Invalid.value):
+        return  # not reconciled yet, or the current spec is rejected: that message stays
+    readiness = observe.deployment_readiness(validation.plain(body))
+    previous = _conditions(status)
+    ready = condition(
+        "Ready",
+        readiness.ready,
+        readiness.reason,
+        readiness.message,
+        generation=status.get("observedGeneration"),
+        previous=previous,
+    )
+    update = {
+        "phase": (ServicePhase.Ready if readiness.ready else ServicePhase.Progressing).value,
+        "replicas": readiness.replicas,
+        "readyReplicas": readiness.ready_replicas,
+        "conditions": _merge_conditions(previous, [ready.to_patch()]),
+    }
+    if all(status.get(k) == v for k, v in update.items()):
+        return
+    api.patch(f"{path}/status", {"status": update})
+
+
+# --- GauntletScenario -------------------------------------------------------------------------
+
+
+def _ready(service: Mapping[str, Any]) -> bool:
+    for cond in (service.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def _pending(
+    patch: kopf.Patch,
+    generation: int | None,
+    mode: str | None,
+    reason: str,
+    message: str,
+    previous: list[dict[str, Any]],
+    phase: ScenarioPhase = ScenarioPhase.Pending,
+) -> None:
+    accepted = condition(
+        "Accepted", False, reason, message, generation=generation, previous=previous
+    )
+    patch.status.update(
+        ScenarioStatus(
+            phase=phase,
+            observedGeneration=generation,
+            mode=mode,
+            message=message,
+            conditions=[accepted],
+        ).to_patch()
+    )
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, names.SCENARIO_PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, names.SCENARIO_PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, names.SCENARIO_PLURAL, field="spec")
+def launch_scenario(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Start this generation's Job once: validate, resolve services, create Job + ConfigMap."""
+    generation = meta.get("generation")
+    if status.get("observedGeneration") == generation and status.get("jobName"):
+        return  # launched before (e.g. before an operator restart); the Job watch follows it
+    previous = _conditions(status)
+    model, problems = validation.validate_scenario(name, spec)
+    if model is None:
+        message = "; ".join(problems)
+        logger.error(f"spec rejected: {message}")
+        _pending(
+            patch, generation, None, "InvalidSpec", message, previous, phase=ScenarioPhase.Error
+        )
+        return
+
+    api = kube.api()
+    services = api.list(collection_path(names.API_VERSION, names.SERVICE_PLURAL, namespace))
+    by_id: dict[str, dict[str, Any]] = {}
+    for service in services:
+        service_id = (service.get("spec") or {}).get("id")
+        if service_id and service_id not in by_id:
+            by_id[service_id] = service
+    missing = [
+        f"spec.services[{i}]: no SyntheticService with spec.id '{sid}' in namespace '{namespace}'"
+        for i, sid in enumerate(model.services)
+        if sid not in by_id
+    ]
+    if missing:
+        message = "; ".join(missing)
+        _pending(patch, generation, model.mode.value, "ServiceNotFound", message, previous)
+        raise kopf.TemporaryError(message, delay=MISSING_SERVICE_DELAY)
+    not_ready = [sid for sid in model.services if not _ready(by_id[sid])]
+    if not_ready:
+        message = f"waiting for SyntheticServices to be Ready: {', '.join(not_ready)}"
+        _pending(patch, generation, model.mode.value, "ServicesNotReady", message, previous)
+        raise kopf.TemporaryError(message, delay=SERVICE_NOT_READY_DELAY)
+
+    kube.create_if_absent(api, manifests.admin_token_secret(namespace))
+    _supersede_older_runs(api, name, namespace, generation)
+    resource_names = {sid: by_id[sid]["metadata"]["name"] for sid in model.services}
+    job = manifests.runner_job(
+        name,
+        namespace,
+        int(generation or 1),
+        model.duration_seconds,
+        {sid: names.farm_url(rname, namespace) for sid, rname in resource_names.items()},
+        [names.farm_name(rname) for rname in resource_names.values()],
+        validation.plain(body),
+        manifests.ImageSettings.from_env(),
+    )
+    created, fresh = kube.create_if_absent(api, job)
+    if not fresh:
+        created = api.get(kube.manifest_path(job))  # 409: this generation's Job already exists
+    document = validation.scenario_document(name, spec)
+    kube.create_if_absent(
+        api,
+        manifests.scenario_configmap(name, namespace, int(generation or 1), document, created),
+    )
+    job_name = job["metadata"]["name"]
+    patch.status.update(
+        ScenarioStatus(
+            phase=ScenarioPhase.Pending,
+            observedGeneration=generation,
+            mode=model.mode.value,
+            jobName=job_name,
+            message=f"Job {job_name} created",
+            conditions=[
+                condition("Accepted", True, "JobCreated", f"Job {job_name}", previous=previous),
+                condition("Running", False, "JobPending", "", previous=previous),
+                condition("Passed", None, "NotFinished", "", previous=previous),
+            ],
+        ).to_patch()
+    )
+    logger.info(f"Job {job_name} {'created' if fresh else 'already existed'}")
+
+
+def _supersede_older_runs(
+    api: kube.KubeApi, scenario: str, namespace: str, generation: int | None
+) -> None:
+    """A new spec generation stops the previous generation's run (its Job and ConfigMap)."""
+    jobs = api.list(
+        collection_path("batch/v1", "jobs", namespace), {names.LABEL_SCENARIO: scenario}
+    )
+    for job in jobs:
+        labels = job["metadata"].get("labels") or {}
+        if labels.get(names.LABEL_GENERATION) != str(generation):
+            try:
+                api.delete(object_path("batch/v1", "jobs", namespace, job["metadata"]["name"]))
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=_RUNNER_CHILDREN)
+def runner_job_changed(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    labels: kopf.Labels,
+    **_: Any,
+) -> None:
+    """Follow a runner Job: phase, then the verdict and scorecard from the pod's message."""
+    scenario = labels.get(names.LABEL_SCENARIO)
+    generation = labels.get(names.LABEL_GENERATION)
+    if event.get("type") == "DELETED" or not scenario or not generation:
+        return
+    api = kube.api()
+    path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, scenario)
+    try:
+        owner = api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return
+        raise
+    if str(owner["metadata"].get("generation")) != generation:
+        return  # a superseded run, being deleted
+    status = owner.get("status") or {}
+    phase = status.get("phase")
+    if phase in {p.value for p in ScenarioPhase if p.finished} and status.get("jobName") == name:
+        return  # the verdict is in; a later event (e.g. TTL deletion) changes nothing
+    job = validation.plain(body)
+    pods = api.list(collection_path("v1", "pods", namespace), {"job-name": name})
+    state = observe.run_state(job, pods)
+    previous = _conditions(status)
+    running = state.phase is ScenarioPhase.Running
+    conditions = [
+        condition("Running", running, state.reason, state.message, previous=previous),
+        condition(
+            "Passed",
+            None if not state.phase.finished else state.phase is ScenarioPhase.Passed,
+            state.reason if state.phase.finished else "NotFinished",
+            state.message if state.phase.finished else "",
+            previous=previous,
+        ),
+    ]
+    update: dict[str, Any] = {
+        "phase": state.phase.value,
+        "jobName": name,
+        "message": state.message,
+        "startTime": state.start_time,
+        "completionTime": state.completion_time,
+        "verdict": state.scorecard.verdict.value if state.scorecard else None,
+        "scorecard": state.scorecard.to_patch() if state.scorecard else None,
+        "conditions": _merge_conditions(previous, [c.to_patch() for c in conditions]),
+    }
+    if phase == state.phase.value and status.get("message") == state.message:
+        return
+    api.patch(f"{path}/status", {"status": update})
