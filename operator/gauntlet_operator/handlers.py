@@ -118,13 +118,11 @@ def reconcile_service(
 
     api = kube.api()
     owner = validation.plain(body)
-    images = manifests.ImageSettings.from_env()
+    pods = manifests.PodSettings.from_env()
     configmap = manifests.farm_configmap(
         name, namespace, model.id, validation.farm_config(spec), owner
     )
-    deployment = manifests.farm_deployment(
-        name, namespace, model.replicas, configmap, owner, images
-    )
+    deployment = manifests.farm_deployment(name, namespace, model.replicas, configmap, owner, pods)
     service = manifests.farm_service(name, namespace, owner)
     # Everything is built (and so validated) before the first write: no half-created children.
     kube.create_if_absent(api, manifests.admin_token_secret(namespace))
@@ -292,7 +290,7 @@ def launch_scenario(
         {sid: names.farm_url(rname, namespace) for sid, rname in resource_names.items()},
         [names.farm_name(rname) for rname in resource_names.values()],
         validation.plain(body),
-        manifests.ImageSettings.from_env(),
+        manifests.PodSettings.from_env(),
     )
     created, fresh = kube.create_if_absent(api, job)
     if not fresh:

@@ -29,19 +29,22 @@ RUNNER_UID = 10001
 
 
 @dataclass(frozen=True)
-class ImageSettings:
-    """Which image the children run; from the operator's environment."""
+class PodSettings:
+    """What the children run with; from the operator's environment."""
 
     image: str = "aam-gauntlet:dev"
     pull_policy: str = "IfNotPresent"
+    #: Where a runner pushes its final metrics (a Job is gone before Prometheus scrapes it).
+    pushgateway_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ImageSettings:
-        """``GAUNTLET_IMAGE`` and ``GAUNTLET_IMAGE_PULL_POLICY``, with the kind defaults."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PodSettings:
+        """``GAUNTLET_IMAGE``, ``GAUNTLET_IMAGE_PULL_POLICY``, ``GAUNTLET_PUSHGATEWAY_URL``."""
         env = os.environ if env is None else env
         return cls(
             image=env.get("GAUNTLET_IMAGE", cls.image),
             pull_policy=env.get("GAUNTLET_IMAGE_PULL_POLICY", cls.pull_policy),
+            pushgateway_url=env.get("GAUNTLET_PUSHGATEWAY_URL") or None,
         )
 
 
@@ -153,15 +156,15 @@ def farm_deployment(
     replicas: int,
     configmap: Manifest,
     owner: Manifest,
-    images: ImageSettings,
+    pods: PodSettings,
 ) -> Manifest:
     """Deployment running ``gauntlet farm serve`` over the ConfigMap's one spec file."""
     labels = farm_labels(service_name)
     probe = {"httpGet": {"path": "/healthz", "port": "http"}}
     container = {
         "name": "farm",
-        "image": images.image,
-        "imagePullPolicy": images.pull_policy,
+        "image": pods.image,
+        "imagePullPolicy": pods.pull_policy,
         "command": [
             "gauntlet",
             "farm",
@@ -250,11 +253,15 @@ def runner_labels(scenario_name: str, generation: int) -> dict[str, str]:
 
 
 def runner_command(service_urls: Mapping[str, str]) -> list[str]:
-    """The runner command line (workflows/README.md), one ``--service-url`` per service."""
+    """The runner command line (workflows/README.md): one ``--service-url`` per service, the
+    services' spec files (the farms' ConfigMaps, projected) as ``--configs``."""
     command = ["gauntlet", "run", f"{SCENARIO_DIR}/{SCENARIO_FILE}"]
     for service_id, url in sorted(service_urls.items()):
         command += ["--service-url", f"{service_id}={url}"]
     command += [
+        "--configs",
+        SERVICES_DIR,
+        "--no-live",
         "--termination-log",
         TERMINATION_LOG,
         "--json",
@@ -278,17 +285,22 @@ def runner_job(
     service_urls: Mapping[str, str],
     service_configmaps: list[str],
     owner: Manifest,
-    images: ImageSettings,
+    pods: PodSettings,
 ) -> Manifest:
     """The one Job of a scenario generation; its pod's termination message is the summary."""
     name = names.runner_job_name(scenario_name, generation)
     labels = runner_labels(scenario_name, generation)
     container = {
         "name": "runner",
-        "image": images.image,
-        "imagePullPolicy": images.pull_policy,
+        "image": pods.image,
+        "imagePullPolicy": pods.pull_policy,
         "command": runner_command(service_urls),
-        "env": [_ADMIN_TOKEN_ENV],
+        "env": [_ADMIN_TOKEN_ENV]
+        + (
+            [{"name": "GAUNTLET_PUSHGATEWAY_URL", "value": pods.pushgateway_url}]
+            if pods.pushgateway_url
+            else []
+        ),
         "terminationMessagePath": TERMINATION_LOG,
         # A runner that dies before writing its summary still explains itself (log tail).
         "terminationMessagePolicy": "FallbackToLogsOnError",

@@ -39,7 +39,7 @@ def scenario(name: str = "storm-run", **spec: Any) -> dict[str, Any]:
         "duration_seconds": 30,
         "seed": 7,
         "services": ["stripe"],
-        "workflows": [{"name": "invoice_writes", "concurrency": 2}],
+        "workflows": [{"name": "idempotent_write", "concurrency": 2}],
     }
     body.update(spec)
     return {
@@ -335,7 +335,9 @@ async def test_invalid_scenario_spec_is_an_error_with_the_field_path_and_no_job(
 ) -> None:
     await ready_service(api)
     # The CRD keeps workflow params free-form; the model allows only scalars.
-    bad = scenario("bad-params", workflows=[{"name": "invoice_writes", "params": {"x": {"a": 1}}}])
+    bad = scenario(
+        "bad-params", workflows=[{"name": "idempotent_write", "params": {"x": {"a": 1}}}]
+    )
     await api.create(SCENARIOS, bad)
     status = await wait_phase(api, "bad-params", "Error")
     accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
