@@ -50,6 +50,8 @@ from farm.spec import AuthType, ServiceSpec
 
 #: Error classes a retry can help with (the server or the path to it may recover).
 RETRYABLE = frozenset({"network_error", "timeout", "server_error", "rate_limit"})
+#: Refresh-and-retry at most this often per call (each time for a newer token).
+MAX_AUTH_RETRIES = 2
 #: Safety bound on pages one ``paginate`` call follows.
 MAX_PAGES = 100_000
 _JSON = {"content-type": "application/json", "accept": "application/json"}
@@ -148,6 +150,7 @@ class ConnectorInstance:
                 clock=clock,
                 connector_id=self.id,
                 on_issued=self.metrics.token_refreshes.inc,
+                max_uses=spec.auth.rotate_token_every_calls,
             )
         self.metrics.rate.set(self.limiter.rate)
         self.metrics.circuit.set(0)
@@ -363,7 +366,8 @@ class ConnectorInstance:
     ) -> httpx.Response | _Found:
         attempts = 0
         retries = 0
-        auth_retried = False
+        refused_version = -1
+        auth_retries = 0
         max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
         while True:
             outcome: httpx.Response | _Failure | _Found | None = None
@@ -380,11 +384,15 @@ class ConnectorInstance:
             failure.error.attempts = attempts
             if (
                 failure.auth_version is not None
-                and not auth_retried
+                and failure.auth_version > refused_version
+                and auth_retries < MAX_AUTH_RETRIES
                 and self.lifecycle is not None
                 and await self.lifecycle.on_unauthorized(failure.auth_version)
             ):
-                auth_retried = True  # one refresh-and-retry per call, outside the retry budget
+                # One refresh-and-retry per refused token (never the same token twice), outside
+                # the retry budget: a rotation is not a server failure.
+                refused_version = failure.auth_version
+                auth_retries += 1
                 continue
             if failure.maybe_committed and recover is not None:
                 lookup_first = True
@@ -395,8 +403,11 @@ class ConnectorInstance:
             if not self.budget.try_withdraw(timeout=failure.error.error_class == "timeout"):
                 raise failure.error
             delay = self.rate_policy.backoff.delay(retries, self._rng)
-            if failure.retry_after and not self.limiter.enabled:
-                # Without the limiter nobody else honours Retry-After: at least this call does.
+            if failure.retry_after and (
+                not self.limiter.enabled or failure.error.error_class != "rate_limit"
+            ):
+                # A 429's Retry-After blocks the whole connector in the limiter; a 503's (or a
+                # 429's when the limiter is off) delays this call's retry.
                 delay = max(delay, failure.retry_after)
             retries += 1
             self._stats.retries += 1

@@ -23,6 +23,8 @@ DEFAULT_SKEW_SECONDS = 30.0
 SKEW_SHARE_OF_TTL = 0.2
 #: Inside this margin before expiry a token is no longer used at all: callers wait for the new one.
 HARD_MARGIN_SECONDS = 0.05
+#: With a documented per-token call limit, fetch the next token once this share is used.
+USES_PREFETCH_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class CredentialDescriptor:
     expires_at: float = 0.0  # monotonic seconds; 0 = no token yet
     ttl_seconds: float = 0.0
     version: int = 0
+    uses: int = 0  # data calls sent with this token (servers may rotate after N)
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,11 @@ class TokenLifecycle:
         clock: Callable[[], float] = time.monotonic,
         connector_id: str | None = None,
         on_issued: Callable[[], None] | None = None,
+        max_uses: int | None = None,
     ) -> None:
         self._fetch = fetch
+        #: The server's documented per-token call limit (``auth.rotate_token_every_calls``).
+        self.max_uses = max_uses
         self.refresh_enabled = refresh
         self.skew_seconds = skew_seconds
         self._clock = clock
@@ -100,21 +106,38 @@ class TokenLifecycle:
         self._broken: InvalidCredentials | None = None
 
     async def token(self) -> tuple[str, int]:
-        """A usable (access token, version), refreshing first if it is about to expire."""
+        """A usable (access token, version), refreshing first if it is about to expire.
+
+        Each call counts as one use of the token returned (the caller sends it once).
+        """
         if self._broken is not None:
             raise self._broken
         d = self.descriptor
         if d.access_token is None:
             d = await self._refresh_single_flight()
         elif self.refresh_enabled:
-            now = self._clock()
-            if now >= d.expires_at - HARD_MARGIN_SECONDS:
+            # Bounded: each pass waits for a fresh token; only a flood of waiters larger than
+            # the per-token limit can use one up before this caller gets a slot.
+            for _ in range(8):
+                if not self._exhausted(d, self._clock()):
+                    break
                 d = await self._refresh_single_flight()
-            elif now >= d.expires_at - self._skew(d):
+            if self._due(d, self._clock()):
                 # Still valid: keep using it while one background refresh gets the next one.
                 self._refresh_in_background()
+        d.uses += 1
         assert d.access_token is not None
         return d.access_token, d.version
+
+    def _exhausted(self, d: CredentialDescriptor, now: float) -> bool:
+        if now >= d.expires_at - HARD_MARGIN_SECONDS:
+            return True
+        return self.max_uses is not None and d.uses >= self.max_uses
+
+    def _due(self, d: CredentialDescriptor, now: float) -> bool:
+        if now >= d.expires_at - self._skew(d):
+            return True
+        return self.max_uses is not None and d.uses >= self.max_uses * USES_PREFETCH_SHARE
 
     async def on_unauthorized(self, version: int) -> bool:
         """A 401 for the token of ``version``: renew it (once for all callers). Retry if True."""

@@ -194,8 +194,6 @@ class AdaptiveRateLimiter:
                 self._tokens = limit.remaining
         if status == 429:
             self._on_throttle(limit, sent_at, now)
-        elif status == 503 and limit.retry_after:
-            self.block_for(limit.retry_after)
         elif self._throttled and status < 400:
             self._set_rate(self._cubic_rate(now), now)
 

@@ -82,3 +82,33 @@ class Farm:
 
     async def tenant_status(self, service: str, tenant: str) -> dict[str, Any]:
         return (await self.status())["services"][service]["tenants"][tenant]  # type: ignore[no-any-return]
+
+
+async def run_concurrently(n: int, call: Any, concurrency: int = 32) -> list[Any]:
+    """Run ``call(i)`` for i in range(n) with at most ``concurrency`` in flight; results or
+    exceptions, in order."""
+    import asyncio
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> Any:
+        async with sem:
+            try:
+                return await call(i)
+            except Exception as exc:  # collected for the test to inspect
+                return exc
+
+    return await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), timeout=60)
+
+
+def error_classes(results: list[Any]) -> dict[str, int]:
+    """Count AamError leaves by error_class in a result list."""
+    from aam.errors import AamError
+
+    out: dict[str, int] = {}
+    for r in results:
+        if isinstance(r, AamError):
+            out[r.error_class] = out.get(r.error_class, 0) + 1
+        elif isinstance(r, Exception):
+            raise r
+    return out
