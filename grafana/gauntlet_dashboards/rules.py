@@ -17,8 +17,9 @@ from typing import Any
 from . import health
 
 W = health.WINDOW
-#: The workflow runs outcome that counts as success (workflows/README.md).
-WORKFLOW_SUCCESS = "success"
+#: The workflow iteration outcome that counts as success (workflows/metrics.py: "ok", or the
+#: error class that stopped the iteration).
+WORKFLOW_SUCCESS = "ok"
 #: The AAM call outcome that counts as success (aam/README.md).
 CALL_SUCCESS = "success"
 
