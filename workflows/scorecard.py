@@ -153,8 +153,15 @@ def termination_summary(card: Scorecard) -> str:
         "p99_seconds": totals["p99_seconds"],
     }
     text = json.dumps(summary, separators=(",", ":"))
-    if len(text.encode()) > TERMINATION_LOG_LIMIT:
-        # Only the invariant map can grow; keep the failed ones, which are what an operator needs.
-        summary["invariants"] = {i.name: False for i in card.invariants if not i.passed}
+    if len(text.encode()) <= TERMINATION_LOG_LIMIT:
+        return text
+    # Only the invariant map can grow: keep the failed ones (what an operator needs), as many
+    # as fit, and say how many were left out. Never cut the JSON itself.
+    failed = [i.name for i in card.invariants if not i.passed]
+    for keep in range(len(failed), -1, -1):
+        summary["invariants"] = dict.fromkeys(failed[:keep], False)
+        summary["invariants_left_out"] = len(card.invariants) - keep
         text = json.dumps(summary, separators=(",", ":"))
-    return text[:TERMINATION_LOG_LIMIT]
+        if len(text.encode()) <= TERMINATION_LOG_LIMIT:
+            break
+    return text

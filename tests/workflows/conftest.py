@@ -1,0 +1,53 @@
+"""Fixtures for the workflows/runner tests: a real farm on 127.0.0.1:0 and a runner on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wf_helpers import preseeded, write_specs
+
+from farm.server import running_farm
+from farm.spec import ServiceSpec
+from workflows.runner import RunOptions, run_scenario
+from workflows.scenario import ScenarioSpec
+from workflows.scorecard import Scorecard
+
+Runner = Callable[..., Any]
+
+
+@pytest.fixture
+def run_on_farm(tmp_path: Path) -> Runner:
+    """``await run_on_farm(specs, scenario, profiles=[...])`` -> scorecards, one farm for all."""
+
+    async def run(
+        specs: list[ServiceSpec], spec: ScenarioSpec, profiles: list[str] | None = None
+    ) -> list[Scorecard]:
+        from workflows.runner import with_overrides
+
+        configs = write_specs(specs, tmp_path / "configs")
+        cards = []
+        async with running_farm(specs, seed=spec.seed, state_dir=tmp_path / "farm") as farm:
+            options = RunOptions(
+                farm_urls={"*": farm.url},
+                admin_token=farm.admin_token,
+                state_dir=tmp_path / "state",
+                configs=[configs],
+                progress_interval=0.2,
+            )
+            for profile in profiles or [spec.profile.label]:
+                cards.append(await run_scenario(with_overrides(spec, profile=profile), options))
+        return cards
+
+    return run
+
+
+@pytest.fixture
+async def farm_url(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """A farm serving the preseeded stripe and salesforce specs: (url, admin token)."""
+    async with running_farm(
+        preseeded("stripe", "salesforce"), seed=42, state_dir=tmp_path / "farm"
+    ) as farm:
+        yield farm.url, farm.admin_token

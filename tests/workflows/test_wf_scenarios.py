@@ -1,0 +1,124 @@
+"""Scenario files, the scorecard's compact summary and the workflow registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from farm.loader import DEFAULT_CONFIG_DIR, load_specs
+from workflows.library import REGISTRY, drift_target
+from workflows.runner import ScenarioError, load_scenario, profiles_from, with_overrides
+from workflows.scenario import Mode
+from workflows.scorecard import (
+    TERMINATION_LOG_LIMIT,
+    ConnectorFigures,
+    InvariantResult,
+    Scorecard,
+    termination_summary,
+)
+
+SCENARIOS = sorted((Path(__file__).parents[2] / "workflows" / "scenarios").glob("*.yaml"))
+SPECS = {s.id: s for s in load_specs([DEFAULT_CONFIG_DIR])}
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_example_scenario_loads_and_names_real_services(path: Path) -> None:
+    spec = load_scenario(path)
+    for service in spec.services:
+        assert service in SPECS
+    for run in spec.workflows:
+        workflow = REGISTRY[run.name]
+        services = run.services or spec.services
+        assert any(workflow.supports(SPECS[s]) for s in services), (run.name, services)
+
+
+def test_the_three_modes_and_every_story_have_a_scenario() -> None:
+    names = {p.stem for p in SCENARIOS}
+    assert {"mild", "storm", "hell"} <= names
+    assert {
+        "token-expiry",
+        "rate-limit-storm",
+        "schema-drift",
+        "network-chaos-dlq",
+        "multi-service-storm",
+    } <= names
+
+
+def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nmode: tornado\nservices: [stripe]\nworkflows: [{name: high_volume_read}]\n"
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    assert str(bad) in str(info.value) and "mode" in str(info.value)
+    with pytest.raises(ScenarioError, match="no such file"):
+        load_scenario(tmp_path / "missing.yaml")
+
+
+def test_overrides_are_validated() -> None:
+    spec = load_scenario(SCENARIOS[0])
+    assert with_overrides(spec, mode="hell", seed=7).mode is Mode.hell
+    with pytest.raises(ScenarioError, match="profile"):
+        with_overrides(spec, profile="full-bravery")
+    with pytest.raises(ScenarioError):
+        profiles_from("full")
+
+
+def test_drift_targets_come_from_the_drift_schedule() -> None:
+    assert drift_target(SPECS["salesforce"]) == ("accounts", "account_name")
+    assert drift_target(SPECS["github"]) == ("repos", "description")
+    assert drift_target(SPECS["netsuite"]) is None
+
+
+def _card(invariants: int) -> Scorecard:
+    return Scorecard(
+        run_id="r1",
+        scenario="storm",
+        mode="storm",
+        profile="full",
+        seed=42,
+        duration_seconds=60,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:01:00+00:00",
+        connectors=[
+            ConnectorFigures(
+                connector="stripe:acme",
+                service="stripe",
+                tenant="acme",
+                calls=10,
+                attempts=12,
+                successes=9,
+                latency_p99=0.2,
+            )
+        ],
+        invariants=[
+            InvariantResult(name=f"invariant_{i:03d}_" + "x" * 40, passed=i % 2 == 0, detail="d")
+            for i in range(invariants)
+        ],
+        verdict="FAILED",
+    )
+
+
+def test_termination_summary_has_the_contract_keys_and_fits_4_kib() -> None:
+    summary = json.loads(termination_summary(_card(7)))
+    assert set(summary) == {
+        "verdict",
+        "profile",
+        "mode",
+        "seed",
+        "duration_seconds",
+        "invariants",
+        "goodput_rps",
+        "attempts",
+        "success_rate",
+        "dlq_entries",
+        "p99_seconds",
+    }
+    assert summary["attempts"] == 12 and summary["success_rate"] == 0.9
+    huge = termination_summary(_card(200))
+    assert json.loads(huge)["invariants_left_out"] > 0
+    assert len(huge.encode()) <= TERMINATION_LOG_LIMIT
+    assert json.loads(huge)["verdict"] == "FAILED"
