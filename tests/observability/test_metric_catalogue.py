@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import dataclass
 
 import pytest
 from observability_support import CONTRACTS, ROOT, contract_catalogue, metric_table
@@ -16,14 +17,39 @@ FORBIDDEN_LABEL = re.compile(
 )
 
 
-def declared(module_name: str) -> dict[str, MetricWrapperBase]:
+@dataclass(frozen=True)
+class Declared:
+    """A metric family as its module declares it."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+
+
+def _declaration(value: object) -> Declared | None:
+    """A client_python metric object, or a family declaration (name, kind, help, labels)."""
+    if isinstance(value, MetricWrapperBase):
+        suffix = "_total" if value._type == "counter" else ""
+        return Declared(
+            value._name + suffix, value._type, tuple(value._labelnames), value._documentation
+        )
+    fields = ("name", "kind", "help", "labels")
+    if all(hasattr(value, f) for f in fields) and isinstance(value.name, str):
+        return Declared(value.name, value.kind, tuple(value.labels), value.help)  # type: ignore[attr-defined]
+    return None
+
+
+def declared(module_name: str) -> dict[str, Declared]:
+    """Every metric family a module declares at module level, by name (each exactly once)."""
     module = importlib.import_module(module_name)
-    found: dict[str, MetricWrapperBase] = {}
+    found: dict[str, Declared] = {}
     for value in vars(module).values():
-        if isinstance(value, MetricWrapperBase):
-            name = value._name + ("_total" if value._type == "counter" else "")
-            assert name not in found, f"{name} declared twice in {module_name}"
-            found[name] = value
+        family = _declaration(value)
+        if family is None:
+            continue
+        assert family.name not in found, f"{family.name} declared twice in {module_name}"
+        found[family.name] = family
     return found
 
 
@@ -33,9 +59,9 @@ def test_declared_metrics_are_exactly_the_contract_table(part: str) -> None:
     metrics = declared(MODULES[part])
     assert set(metrics) == set(table)
     for name, metric in metrics.items():
-        assert metric._type == table[name].type, name
-        assert tuple(metric._labelnames) == table[name].labels, name
-        assert metric._documentation, f"{name} has no help text"
+        assert metric.type == table[name].type, name
+        assert metric.labels == table[name].labels, name
+        assert metric.help, f"{name} has no help text"
 
 
 def test_no_metric_is_declared_by_two_parts() -> None:
