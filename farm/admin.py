@@ -224,7 +224,7 @@ async def token(request: Request) -> Response:
     access_token = farm.tokens.issue(creds, ttl, spec.auth.rotate_token_every_calls)
     tenant = farm.services[creds.service].tenants[creds.tenant]
     tenant.counts["tokens_issued"] += 1
-    metrics.TOKENS_ISSUED.labels(creds.service, creds.tenant).inc()
+    tenant.metrics.tokens_issued += 1
     body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
     if "scope" in params:
         body["scope"] = params["scope"]

@@ -23,14 +23,12 @@ from farm.admin import FarmError, admin, json_response, public
 from farm.credentials import write_private
 from farm.dataplane import (
     DataPlane,
-    InjectedNetworkFault,
     Receive,
     Scope,
     Send,
     install_log_filter,
 )
 from farm.loader import format_loc
-from farm.pipeline import Reply, error_body
 from farm.spec import ServiceSpec
 from farm.state import Farm
 
@@ -49,28 +47,9 @@ class FarmApp(FastAPI):
         if scope["type"] == "http":
             match = self.farm.routes.match(scope["path"])
             if match is not None:
-                await self._serve_data(scope, receive, send, match)
+                await self.data_plane(scope, receive, send, match)
                 return
         await super().__call__(scope, receive, send)
-
-    async def _serve_data(self, scope: Scope, receive: Receive, send: Send, match: Any) -> None:
-        started = False
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self.data_plane(scope, receive, tracking_send, match)
-        except InjectedNetworkFault:
-            raise
-        except Exception:
-            log.exception("data route %s failed", scope["path"])
-            if started:
-                raise
-            reply = Reply(500, error_body("internal", "unexpected error; see the farm log"))
-            await DataPlane.send_reply(send, reply, b"-", 0)
 
 
 def resolve_admin_token(admin_token: str | None, state_dir: Path | None) -> tuple[str, Path | None]:

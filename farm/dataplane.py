@@ -83,12 +83,25 @@ class DataPlane:
                 await self.send_reply(send, body_or_reply, request_id, service.drift.version)
                 return
             body = body_or_reply
-        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        raw_query = scope["query_string"]
+        query = (
+            dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+            if raw_query
+            else {}
+        )
         call = Call(service, match, method, scope["path"], query, headers, body, farm.clock.now())
         try:
             await self._serve(call, receive, send, request_id)
+        except InjectedNetworkFault:
+            raise
+        except Exception:
+            log.exception("data route %s %s failed", method, scope["path"])
+            if call.responded:
+                raise  # the server closes the connection; nothing better can be done now
+            reply = Reply(500, error_body("internal", "unexpected error; see the farm log"))
+            await self.send_reply(send, reply, request_id, call.version)
         finally:
-            service.duration.observe(time.perf_counter() - started)
+            service.metrics.observe(time.perf_counter() - started)
 
     async def _serve(self, call: Call, receive: Receive, send: Send, request_id: bytes) -> None:
         pipeline = self.pipeline
@@ -100,6 +113,7 @@ class DataPlane:
         if reply is not None:
             self._count(call, reply.status)
             reply.headers.extend(call.rate_headers)
+            call.responded = True
             await self.send_reply(send, reply, request_id, service.drift.version)
             return
         tenant = call.tenant
@@ -118,13 +132,16 @@ class DataPlane:
         if fault.after_commit:
             if call.commit is None:
                 # Nothing was committed (a replay or a refused body): a plain fault of that kind.
-                self.farm.ledger.fault(tenant.service, tenant.tenant, fault.kind.value)  # type: ignore[union-attr]
+                kind = fault.kind.value  # type: ignore[union-attr]
+                self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
+                tenant.metrics.faults[kind] += 1
             if fault.kind is FaultKind.timeout:
                 tenant.counts["timeouts"] += 1
                 await _hold(fault.delay, receive)
             await self._drop(call, send, reply.body)
             return
         self._count(call, reply.status)
+        call.responded = True
         await self.send_reply(send, reply, request_id, call.version)
 
     def _count(self, call: Call, status: int) -> None:
@@ -132,9 +149,11 @@ class DataPlane:
             call.tenant.count_answer(str(status))
         elif status in (401, 403):
             call.service.unattributed[str(status)] += 1
+            call.service.metrics.unattributed.codes[str(status)] += 1
 
     async def _drop(self, call: Call, send: Send, body: bytes = DROP_BODY) -> None:
         assert call.tenant is not None
+        call.responded = True
         call.tenant.count_answer("network")
         await send(
             {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
 from farm.spec import Pagination, PaginationStyle
@@ -22,14 +23,14 @@ class PageRequest:
     offset: int
     limit: int
 
-    def next_params(self) -> dict[str, str]:
-        """Query parameters of the page after this one."""
+    def next_query(self) -> str:
+        """The query string of the page after this one (values need no quoting)."""
         if self.style is PaginationStyle.cursor:
-            return {"limit": str(self.limit), "cursor": encode_cursor(self.offset + self.limit)}
-        page = self.offset // self.limit + 2
-        return {"page": str(page), "per_page": str(self.limit)}
+            return f"limit={self.limit}&cursor={encode_cursor(self.offset + self.limit)}"
+        return f"page={self.offset // self.limit + 2}&per_page={self.limit}"
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_cursor(offset: int) -> str:
     """The opaque cursor of ``offset``."""
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")

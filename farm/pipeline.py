@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 import orjson
 
-from farm import metrics
 from farm.chaos import NO_FAULT, ChaosLevel, FaultDecision, FaultKind
 from farm.idempotency import StoredResponse, Verdict, valid_key
 from farm.ledger import LedgerWrite
@@ -77,6 +76,7 @@ class Call:
     version: int = 1
     commit: Commit | None = None
     replayed: bool = False
+    responded: bool = False  # the response has started (too late for a clean 500)
 
 
 class Authenticate:
@@ -95,8 +95,8 @@ class Authenticate:
         call.auth_failure_reason = failure.reason
         if failure.tenant is not None:
             call.tenant = call.service.tenants.get(failure.tenant)
-        label = call.tenant.tenant if call.tenant else metrics.UNATTRIBUTED
-        metrics.AUTH_FAILURES.labels(spec.id, label, failure.reason).inc()
+        counters = call.tenant.metrics if call.tenant else call.service.metrics.unattributed
+        counters.auth_failures[failure.reason] += 1
         if failure.status == 403:
             return Reply(403, error_body("forbidden", "credential belongs to another tenant"))
         headers = [(b"www-authenticate", b'Bearer error="invalid_token"')]
@@ -118,7 +118,7 @@ class RateLimit:
         ]
         if decision.allowed:
             return None
-        metrics.RATE_LIMITED.labels(tenant.service, tenant.tenant).inc()
+        tenant.metrics.rate_limited += 1
         return Reply(
             429,
             error_body("rate_limited", "token bucket empty"),
@@ -144,7 +144,7 @@ class InjectFault:
             return None
         kind = decision.kind
         self.farm.ledger.fault(tenant.service, tenant.tenant, kind.value)
-        metrics.FAULTS.labels(tenant.service, tenant.tenant, kind.value).inc()
+        tenant.metrics.faults[kind.value] += 1
         if kind is FaultKind.server_error:
             headers = [(b"retry-after", b"1")] if decision.status == 503 else []
             return Reply(decision.status, error_body("injected_fault", "server error"), headers)
@@ -159,11 +159,7 @@ class ApplyDrift:
     """Step 4: count the call for the drift schedule and fix the schema version it sees."""
 
     def __call__(self, call: Call) -> None:
-        drift = call.service.drift
-        before = drift.fired
-        call.version = drift.on_call(call.now)
-        if drift.fired != before:
-            metrics.SCHEMA_VERSION.labels(drift.service).set(drift.version)
+        call.version = call.service.drift.on_call(call.now)
 
 
 class Handle:
@@ -208,8 +204,9 @@ class Handle:
             ]
         next_link = None
         if request.offset + request.limit < total:
-            extra = {filters[0]: filters[1]} if filters else {}
-            next_link = f"{call.path}?{urlencode({**request.next_params(), **extra})}"
+            next_link = f"{call.path}?{request.next_query()}"
+            if filters:
+                next_link += "&" + urlencode({filters[0]: filters[1]})
         data = call.service.drift.render_many(resource.name, records)
         return Reply(200, orjson.dumps({"data": data, "next": next_link}))
 
@@ -287,7 +284,7 @@ class RecordInLedger:
         if tenant is None:
             return
         if call.replayed:
-            metrics.IDEMPOTENT_REPLAYS.labels(tenant.service, tenant.tenant).inc()
+            tenant.metrics.idempotent_replays += 1
             tenant.counts["idempotent_replays"] += 1
             return
         commit = call.commit
@@ -308,12 +305,12 @@ class RecordInLedger:
                 commit.key_scope, StoredResponse(reply.status, reply.body)
             )
         tenant.counts["writes_committed"] += 1
-        metrics.WRITES_COMMITTED.labels(tenant.service, tenant.tenant).inc()
+        tenant.metrics.writes_committed += 1
         if call.fault.after_commit:
             self.farm.ledger.mark_failed_after_commit(commit.entry)
             kind = FaultKind.commit_then_fail.value
             self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
-            metrics.FAULTS.labels(tenant.service, tenant.tenant, kind).inc()
+            tenant.metrics.faults[kind] += 1
 
 
 class Pipeline:

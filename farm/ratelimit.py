@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class BucketDecision:
+class BucketDecision(NamedTuple):
     """The outcome of one :meth:`TokenBucket.acquire`, with what the RateLimit headers need."""
 
     allowed: bool

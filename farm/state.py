@@ -13,8 +13,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import Counter
-
 from farm import metrics
 from farm.auth import Authenticator, TokenStore
 from farm.chaos import LEVELS, ChaosLevel, ChaosState, FaultDice, FaultRates, fault_rates
@@ -55,8 +53,8 @@ class TenantState:
     """Per-(service, tenant) runtime state."""
 
     __slots__ = (
-        "_code_counters", "bucket", "counts", "dice", "policy_headers", "rates", "service",
-        "spec", "tenant",
+        "bucket", "counts", "dice", "metrics", "policy_headers", "rates", "service", "spec",
+        "tenant",
     )  # fmt: skip
 
     def __init__(self, spec: ServiceSpec, tenant: str, seed: int, now: float) -> None:
@@ -69,7 +67,7 @@ class TenantState:
         self.bucket = TokenBucket(limit.burst, limit.max_rps, now)
         self.rates: FaultRates = fault_rates(spec, tenant, ChaosLevel.calm)
         self.policy_headers: list[tuple[bytes, bytes]] = []
-        self._code_counters: dict[str, Counter] = {}
+        self.metrics = metrics.TenantMetrics()
 
     def apply_chaos(self, level: ChaosLevel, now: float) -> None:
         """Recompute fault rates and the bucket shape for ``level``."""
@@ -84,7 +82,6 @@ class TenantState:
             (b"ratelimit-limit", str(capacity).encode()),
             (b"ratelimit-policy", policy.encode()),
         ]
-        metrics.RATE_LIMIT_RPS.labels(self.service, self.tenant).set(rate)
 
     def reset(self, seed: int, now: float) -> None:
         """Counters to zero, a fresh bucket and a re-seeded RNG."""
@@ -94,15 +91,15 @@ class TenantState:
         self.bucket = TokenBucket(limit.burst, limit.max_rps, now)
 
     def count_answer(self, code: str) -> None:
-        """Count one answered data request (``code`` is a status or ``"network"``)."""
-        counter = self._code_counters.get(code)
-        if counter is None:
-            counter = metrics.REQUESTS.labels(self.service, self.tenant, code)
-            self._code_counters[code] = counter
-        counter.inc()
+        """Count one answered data request (``code`` is a status, ``network`` or ``timeout``)."""
+        codes = self.metrics.codes
+        codes[code] = codes.get(code, 0) + 1
         counts = self.counts
         counts["calls"] += 1
-        counts["network_faults" if code == "network" else status_key(int(code))] += 1
+        if code == "network":
+            counts["network_faults"] += 1
+        elif code != "timeout":  # a stall the client gave up on is counted in "timeouts"
+            counts[status_key(int(code))] += 1
 
 
 class ServiceState:
@@ -113,7 +110,7 @@ class ServiceState:
         self.drift = drift
         self.tenants = tenants
         self.unattributed = {"401": 0, "403": 0}
-        self.duration = metrics.REQUEST_DURATION.labels(spec.id)
+        self.metrics = metrics.ServiceMetrics()
 
 
 class Farm:
@@ -152,36 +149,20 @@ class Farm:
             drift = DriftSchedule(spec, self.records.generator, now)
             tenants = {t.id: TenantState(spec, t.id, seed, now) for t in spec.tenants}
             self.services[spec.id] = ServiceState(spec, drift, tenants)
-        self._declare_metrics()
         self.apply_chaos()
-
-    def _declare_metrics(self) -> None:
-        for sid, service in self.services.items():
-            spec = service.spec
-            metrics.SERVICE_INFO.labels(sid, spec.auth.type.value, spec.base_path).set(1)
-            metrics.SCHEMA_VERSION.labels(sid).set(service.drift.version)
-            for tenant in [*service.tenants, metrics.UNATTRIBUTED]:
-                for reason in metrics.AUTH_REASONS:
-                    metrics.AUTH_FAILURES.labels(sid, tenant, reason)
-                if tenant == metrics.UNATTRIBUTED:
-                    continue
-                for code in metrics.MAIN_CODES:
-                    metrics.REQUESTS.labels(sid, tenant, code)
-                for kind in metrics.FAULT_KINDS:
-                    metrics.FAULTS.labels(sid, tenant, kind)
-                metrics.RATE_LIMITED.labels(sid, tenant)
-                metrics.TOKENS_ISSUED.labels(sid, tenant)
-                metrics.WRITES_COMMITTED.labels(sid, tenant)
-                metrics.IDEMPOTENT_REPLAYS.labels(sid, tenant)
+        metrics.COLLECTOR.track(self)
 
     def apply_chaos(self) -> None:
-        """Push the current chaos levels into every tenant's rates, buckets and the gauges."""
+        """Push the current chaos levels into every tenant's fault rates and bucket."""
         now = self.clock.now()
         for sid, service in self.services.items():
             level = self.chaos.level_for(sid)
-            metrics.CHAOS_LEVEL.labels(sid).set(LEVELS[level].gauge)
             for tenant in service.tenants.values():
                 tenant.apply_chaos(level, now)
+
+    def chaos_gauge(self, service: str) -> int:
+        """The chaos level of ``service`` as a number (0 off .. 4 hell)."""
+        return LEVELS[self.chaos.level_for(service)].gauge
 
     def set_chaos(self, level: ChaosLevel, service: str | None = None) -> None:
         """``POST /admin/chaos``."""
@@ -205,7 +186,6 @@ class Farm:
         for service in self.services.values():
             service.drift.reset(self.records.generator, now)
             service.unattributed = {"401": 0, "403": 0}
-            metrics.SCHEMA_VERSION.labels(service.spec.id).set(service.drift.version)
             for tenant in service.tenants.values():
                 tenant.reset(self.seed, now)
         self.apply_chaos()
@@ -218,11 +198,8 @@ class Farm:
     def advance_drift(self) -> None:
         """Fire time-triggered drift steps that are due (status reads call this)."""
         now = self.clock.now()
-        for sid, service in self.services.items():
-            before = service.drift.fired
+        for service in self.services.values():
             service.drift.advance(now)
-            if service.drift.fired != before:
-                metrics.SCHEMA_VERSION.labels(sid).set(service.drift.version)
 
     def status(self) -> dict[str, Any]:
         """``GET /admin/status``."""
