@@ -50,6 +50,11 @@ fmt: $(BIN)/gauntlet ## Format and autofix with ruff
 farm: $(BIN)/gauntlet ## Serve the preseeded services on 127.0.0.1:8001
 	$(BIN)/gauntlet farm serve --configs farm/configs --host 127.0.0.1 --port 8001
 
+DEMO_DURATION ?= 30
+.PHONY: demo
+demo: $(BIN)/gauntlet ## Farm + AAM backend on 127.0.0.1:8001/8002, naive vs full under a storm (2x30 s)
+	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
+
 bench: bench-farm ## Run every benchmark
 
 bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)
