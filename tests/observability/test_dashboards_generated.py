@@ -57,6 +57,20 @@ def test_three_dashboards_with_fixed_uids_and_the_provisioned_datasource() -> No
                 assert target["refId"], (name, panel["title"])
 
 
+def test_panels_have_unique_ids_and_do_not_overlap() -> None:
+    for name, dash in load_dashboards().items():
+        ids = [p["id"] for p in panels(dash)]
+        assert len(ids) == len(set(ids)), name
+        cells = set()
+        for panel in panels(dash):
+            pos = panel["gridPos"]
+            assert pos["x"] + pos["w"] <= 24, (name, panel["title"])
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in cells, (name, panel["title"])
+                    cells.add((x, y))
+
+
 def test_every_query_reads_only_catalogued_metrics_or_topology_rules() -> None:
     known = known_names()
     queries = panel_queries()
