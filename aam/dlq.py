@@ -146,13 +146,23 @@ class DeadLetterQueue:
         return int(row[0]) if row else 0
 
     async def replay(
-        self, limit: int | None = None, *, connector_ids: set[str] | None = None
+        self,
+        limit: int | None = None,
+        *,
+        connector_ids: set[str] | None = None,
+        include_failed: bool = False,
     ) -> ReplayReport:
-        """Send waiting entries again (same key); mark each ``replayed`` or ``failed``."""
+        """Send waiting entries again (same key); mark each ``replayed`` or ``failed``.
+
+        Entries interrupted mid-replay (``replaying`` on disk) are taken again; ``failed`` ones
+        only with ``include_failed``. An entry refused by an open circuit was not attempted and
+        stays ``pending``.
+        """
         if self._sender is None:
             raise RuntimeError("this DLQ has no sender; open it through a Mesh to replay")
         report = ReplayReport()
-        waiting = [e for e in await self.list() if e.status in (PENDING, REPLAYING)]
+        wanted = (PENDING, REPLAYING, FAILED) if include_failed else (PENDING, REPLAYING)
+        waiting = [e for e in await self.list() if e.status in wanted]
         for entry in waiting[:limit] if limit is not None else waiting:
             if connector_ids is not None and entry.connector_id not in connector_ids:
                 report.skipped += 1
@@ -161,6 +171,10 @@ class DeadLetterQueue:
             try:
                 await self._sender(entry)
             except AamError as exc:
+                if exc.reason == "circuit_open":
+                    await self._set_status(entry.id, PENDING)
+                    report.skipped += 1
+                    continue
                 await self._set_status(entry.id, FAILED, error=exc)
                 report.failed += 1
                 report.errors[exc.error_class] = report.errors.get(exc.error_class, 0) + 1
