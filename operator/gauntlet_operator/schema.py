@@ -158,3 +158,35 @@ def structural_problems(schema: Schema) -> list[str]:
         if missing:
             problems.append(f"{where}: required names unknown properties {sorted(missing)}")
     return problems
+
+
+def as_json_schema(structural: Schema, *, strict: bool = True) -> Schema:
+    """A Draft 4 JSON Schema that accepts what the API server would accept for ``structural``.
+
+    For offline checks of custom resources (no API server here): ``nullable`` becomes a
+    ``null`` type, the ``x-kubernetes-*`` escapes become their JSON Schema meaning, and with
+    ``strict`` unknown fields are errors, as with ``kubectl apply`` (strict field validation).
+    """
+    out: Schema = {}
+    for key, value in structural.items():
+        if key == "properties":
+            out[key] = {k: as_json_schema(v, strict=strict) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = as_json_schema(value, strict=strict)
+        elif key in ("nullable", "x-kubernetes-preserve-unknown-fields", "format"):
+            continue
+        elif key == "x-kubernetes-int-or-string":
+            out["type"] = ["integer", "string"]
+        else:
+            out[key] = value
+    if structural.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else out["type"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    if (
+        strict
+        and "properties" in structural
+        and not structural.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
