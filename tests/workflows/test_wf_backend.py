@@ -1,0 +1,139 @@
+"""The AAM backend API over real loopback HTTP, against a real farm."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from workflows.backend import BackendSettings, create_app
+
+
+@contextlib.asynccontextmanager
+async def serving(app: object) -> AsyncIterator[str]:
+    """Serve an ASGI app on 127.0.0.1:0 in this loop; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "backend did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+
+
+@pytest.fixture
+async def backend(farm_url: tuple[str, str], tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    url, token = farm_url
+    settings = BackendSettings(farm_urls={"*": url}, admin_token=token, state_dir=tmp_path / "b")
+    async with (
+        serving(create_app(settings)) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
+        yield client
+
+
+async def test_health_workflows_and_metrics(backend: httpx.AsyncClient) -> None:
+    assert (await backend.get("/health")).json()["status"] == "ok"
+    names = {w["name"] for w in (await backend.get("/workflows")).json()["workflows"]}
+    assert {"high_volume_read", "idempotent_write", "drift_sensitive_read"} <= names
+    metrics = await backend.get("/metrics")
+    assert metrics.status_code == 200
+    assert "gauntlet_scenario_runs_total" in metrics.text
+
+
+async def test_connectors_and_a_workflow_run(backend: httpx.AsyncClient) -> None:
+    bad = await backend.post("/connectors", json={"service": "Stripe!", "tenant": "acme"})
+    assert bad.status_code == 422 and "service" in bad.json()["detail"]
+    unknown = await backend.post("/connectors", json={"service": "nosuch", "tenant": "acme"})
+    assert unknown.status_code == 404 and "nosuch" in unknown.json()["detail"]
+    created = await backend.post("/connectors", json={"service": "stripe", "tenant": "acme"})
+    assert created.status_code == 201, created.text
+    assert created.json()["id"] == "stripe:acme"
+    again = await backend.post("/connectors", json={"service": "stripe", "tenant": "acme"})
+    assert again.status_code == 409
+    ran = await backend.post(
+        "/workflows/run",
+        json={"workflow": "high_volume_read", "connector": "stripe:acme", "params": {"pages": 1}},
+    )
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["iterations"][0]["ok"] is True
+    listed = (await backend.get("/connectors")).json()["connectors"]
+    assert listed[0]["stats"]["successes"] >= 1
+    missing = await backend.post(
+        "/workflows/run", json={"workflow": "nope", "connector": "stripe:acme"}
+    )
+    assert missing.status_code == 404
+    wrong_param = await backend.post(
+        "/workflows/run",
+        json={"workflow": "high_volume_read", "connector": "stripe:acme", "params": {"x": 1}},
+    )
+    assert wrong_param.status_code == 422
+
+
+@pytest.mark.slow
+async def test_a_scenario_runs_in_the_background_and_reports_its_scorecard(
+    backend: httpx.AsyncClient,
+) -> None:
+    spec = {
+        "name": "api-test",
+        "mode": "mild",
+        "duration_seconds": 2,
+        "services": ["stripe"],
+        "tenants": ["acme"],
+        "workflows": [
+            {"name": "high_volume_read", "concurrency": 1},
+            {"name": "idempotent_write", "concurrency": 1},
+        ],
+    }
+    started = await backend.post("/scenarios/run", json={"spec": spec})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    busy = await backend.post("/scenarios/run", json={"spec": spec})
+    assert busy.status_code == 409
+    record: dict[str, object] = {}
+    for _ in range(200):  # bounded wait: 2 s run + drain + checks
+        record = (await backend.get(f"/runs/{run_id}")).json()
+        if record["status"] in ("done", "error"):
+            break
+        await asyncio.sleep(0.2)
+    assert record["status"] == "done", record.get("error")
+    card = record["scorecard"]
+    assert isinstance(card, dict) and card["verdict"] in ("PASSED", "FAILED")
+    assert {i["name"] for i in card["invariants"]} >= {"no_lost_writes", "no_duplicate_writes"}
+    runs = (await backend.get("/runs")).json()["runs"]
+    assert any(r["id"] == run_id and r["verdict"] == card["verdict"] for r in runs)
+    dlq = await backend.get("/dlq", params={"run_id": run_id})
+    assert dlq.status_code == 200 and isinstance(dlq.json()["entries"], list)
+    replay = await backend.post("/dlq/replay", json={"run_id": run_id})
+    assert replay.status_code == 200, replay.text
+    assert "replayed" in replay.json()["report"]
+
+
+async def test_bad_scenario_requests_get_4xx_with_a_reason(backend: httpx.AsyncClient) -> None:
+    both = await backend.post("/scenarios/run", json={"scenario": "storm", "spec": {}})
+    assert both.status_code == 422 and "exactly one" in both.json()["detail"]
+    unknown = await backend.post("/scenarios/run", json={"scenario": "nosuch"})
+    assert unknown.status_code == 404 and "storm" in unknown.json()["detail"]
+    invalid = await backend.post(
+        "/scenarios/run", json={"spec": {"name": "x", "services": [], "workflows": []}}
+    )
+    assert invalid.status_code == 422 and "spec.services" in invalid.json()["detail"]
+    mode = await backend.post("/demo/run_scenario", params={"mode": "tornado"})
+    assert mode.status_code == 422
+    profile = await backend.post("/scenarios/run", json={"scenario": "storm", "profile": "brave"})
+    assert profile.status_code == 422 and "profile" in profile.json()["detail"]
+    assert (await backend.get("/runs/nope")).status_code == 404
+    assert (await backend.get("/dlq")).status_code == 404  # no runs yet
