@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import common as common_builder
-from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 
 from .common import DATASOURCE, thresholds
+
+#: A panel's queries.
+Targets = list[cogbuilder.Builder[variants.Dataquery]]
 
 GREEN = "green"
 RED = "red"
@@ -26,7 +31,7 @@ def _legend() -> common_builder.VizLegendOptions:
 def graph(
     title: str,
     description: str,
-    targets: list[prometheus.Dataquery],
+    targets: Targets,
     unit: str,
     *,
     width: int = 12,
@@ -56,7 +61,7 @@ def graph(
 def big_numbers(
     title: str,
     description: str,
-    targets: list[prometheus.Dataquery],
+    targets: Targets,
     *,
     mappings: list[model.ValueMapping] | None = None,
     unit: str = "none",
@@ -88,7 +93,7 @@ def big_numbers(
 def states(
     title: str,
     description: str,
-    targets: list[prometheus.Dataquery],
+    targets: Targets,
     mappings: list[model.ValueMapping],
     *,
     width: int = 12,
@@ -112,7 +117,7 @@ def states(
 def rows_table(
     title: str,
     description: str,
-    targets: list[prometheus.Dataquery],
+    targets: Targets,
     *,
     unit: str = "none",
     width: int = 24,

@@ -209,7 +209,7 @@ class GauntletStack:
                     access_log=False,
                 )
             )
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
             task = asyncio.create_task(server.serve())
             for _ in range(500):
                 if server.started or task.done():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from observability_support import CONTRACTS, ROOT, contract_catalogue, metric_table
@@ -32,11 +33,15 @@ def _declaration(value: object) -> Declared | None:
     if isinstance(value, MetricWrapperBase):
         suffix = "_total" if value._type == "counter" else ""
         return Declared(
-            value._name + suffix, value._type, tuple(value._labelnames), value._documentation
+            value._name + suffix,
+            value._type or "",
+            tuple(value._labelnames),
+            value._documentation or "",
         )
+    family: Any = value
     fields = ("name", "kind", "help", "labels")
-    if all(hasattr(value, f) for f in fields) and isinstance(value.name, str):
-        return Declared(value.name, value.kind, tuple(value.labels), value.help)  # type: ignore[attr-defined]
+    if all(hasattr(family, f) for f in fields) and isinstance(family.name, str):
+        return Declared(family.name, family.kind, tuple(family.labels), family.help)
     return None
 
 

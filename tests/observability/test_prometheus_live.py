@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -301,15 +300,23 @@ def test_the_runner_jobs_final_figures_arrive_through_the_pushgateway(
     assert not prom.instant('gauntlet_scenario_verdict{job="pushgateway"}')
 
 
-def test_scenario_verdicts_panel_shows_both_runs(observed: ObservedRun) -> None:
+def test_verdict_panel_shows_one_row_per_scenario_although_two_copies_arrive(
+    observed: ObservedRun,
+) -> None:
+    # The backend's verdict is scraped, the Job's verdict is pushed: two series, one row.
+    copies = observed.prometheus.instant("gauntlet_scenario_verdict", at=observed.queried)
+    assert {r["metric"]["job"] for r in copies} == {"aam-backend", "gauntlet-runner"}
     (query,) = [q for q in QUERIES if q.panel == "Scenario verdicts"]
     rows = observed.prometheus.instant(query.expr, at=observed.queried)
-    assert {(r["metric"]["scenario"], r["metric"]["mode"]) for r in rows} == {("storm", "storm")}
-    assert all(r["value"][1] in ("0", "1") for r in rows)
+    assert [
+        (r["metric"]["scenario"], r["metric"]["mode"], r["metric"]["profile"]) for r in rows
+    ] == [("storm", "storm", "full")]
+    assert rows[0]["value"][1] in ("0", "1")
 
 
-def test_workdir_is_ours(observed: ObservedRun, tmp_path: Path) -> None:
-    """Nothing outside the test's temp dirs: Prometheus listens on loopback only."""
+def test_prometheus_listens_on_loopback_and_stores_in_temp(
+    observed: ObservedRun, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     flags = observed.prometheus.api("status/flags")
     assert flags["web.listen-address"].startswith("127.0.0.1:")
-    assert flags["storage.tsdb.path"].startswith(str(tmp_path.parents[1]))
+    assert flags["storage.tsdb.path"].startswith(str(tmp_path_factory.getbasetemp()))
