@@ -61,4 +61,4 @@ bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopba
 	$(PY) -m farm.bench
 
 dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topology recording rules
-	$(PY) -m gauntlet_dashboards
+	PYTHONPATH=grafana $(PY) -m gauntlet_dashboards

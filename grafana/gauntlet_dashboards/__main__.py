@@ -1,4 +1,4 @@
-"""``python -m gauntlet_dashboards [--check]``: write (or check) the generated files."""
+"""``PYTHONPATH=grafana python -m gauntlet_dashboards [--check]``: write or check the files."""
 
 from __future__ import annotations
 

@@ -81,3 +81,36 @@ def test_compose_file_validates_with_docker_compose() -> None:
         pytest.skip("docker-compose is not installed (make install-system)")
     result = run(binary, "-f", str(COMPOSE_FILE), "config", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _options(command: list[str]) -> list[str]:
+    return [arg for arg in command if arg.startswith("--")]
+
+
+@pytest.mark.parametrize("service", ["farm", "aam-backend"])
+def test_compose_commands_use_options_the_cli_has(service: str) -> None:
+    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"][service]["command"]
+    assert command[0] == "gauntlet"
+    subcommand = [arg for arg in command[1:] if not arg.startswith("-")][:2]
+    result = run(str(ROOT / ".venv/bin/gauntlet"), *subcommand, "--help")
+    assert result.returncode == 0, result.stderr
+    for option in _options(command):
+        assert option in result.stdout, (
+            f"{service}: gauntlet {' '.join(subcommand)} has no {option}"
+        )
+
+
+def test_compose_backend_reads_the_token_file_the_farm_writes() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+
+    def mount(service: str, volume: str) -> str:
+        (target,) = [
+            v.split(":")[1] for v in services[service]["volumes"] if v.startswith(f"{volume}:")
+        ]
+        return target
+
+    farm_cmd, backend_cmd = services["farm"]["command"], services["aam-backend"]["command"]
+    farm_state = Path(farm_cmd[farm_cmd.index("--state-dir") + 1])
+    token_file = Path(backend_cmd[backend_cmd.index("--admin-token-file") + 1])
+    written = (farm_state / "admin-token").relative_to(mount("farm", "farm-state"))
+    assert token_file.relative_to(mount("aam-backend", "farm-state")) == written
