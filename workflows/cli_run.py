@@ -290,7 +290,7 @@ def runs_list(
 
     table = Table()
     for col in ("id", "scenario", "mode", "profile", "seed", "status", "verdict", "started"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id")
     for r in RunHistory(state_dir / "history.sqlite").list(limit):
         table.add_row(
             r["id"],

@@ -1,0 +1,172 @@
+"""``gauntlet run`` / ``runs`` / ``dlq`` as a person or a CI job uses them: exit codes and files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from wf_helpers import preseeded
+
+from farm.server import running_farm
+from workflows.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def farm_in_thread(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A farm in its own thread and loop (the CLI runs its own ``asyncio.run``):
+    yields (url, admin token file)."""
+    ready: dict[str, str] = {}
+    started = threading.Event()
+    stop: asyncio.Event | None = None
+    loop_box: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        loop_box.append(asyncio.get_running_loop())
+        async with running_farm(
+            preseeded("stripe", "salesforce"), seed=42, state_dir=tmp_path / "farm"
+        ) as farm:
+            ready["url"], ready["token"] = farm.url, farm.admin_token
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(20), "farm did not start"
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ready["token"])
+    try:
+        yield ready["url"], token_file
+    finally:
+        assert stop is not None
+        loop_box[0].call_soon_threadsafe(stop.set)
+        thread.join(20)
+
+
+def _scenario(tmp_path: Path, **extra: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    lines = [
+        "name: cli-test",
+        "mode: mild",
+        "duration_seconds: 2",
+        "services: [stripe]",
+        "tenants: [acme]",
+        "workflows:",
+        "  - {name: high_volume_read, concurrency: 1}",
+        "  - {name: idempotent_write, concurrency: 1}",
+    ]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_unreachable_farm_is_a_config_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(_scenario(tmp_path)),
+            "--farm-url",
+            "http://127.0.0.1:9",  # discard port: nothing listens
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--no-live",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "unreachable" in result.output
+
+
+def test_bad_scenario_and_bad_profile_are_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nservices: [stripe]\nworkflows: []\n")
+    result = runner.invoke(app, ["run", str(bad), "--state-dir", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "workflows" in result.output
+    result = runner.invoke(
+        app, ["run", str(_scenario(tmp_path)), "--profile", "brave", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "profile" in result.output
+    result = runner.invoke(
+        app, ["run", str(_scenario(tmp_path)), "--service-url", "stripe", "--state-dir", "x"]
+    )
+    assert result.exit_code == 2 and "SERVICE=" in result.output
+
+
+@pytest.mark.slow
+def test_run_writes_scorecard_termination_log_and_history(
+    farm_in_thread: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, token_file = farm_in_thread
+    state = tmp_path / "state"
+    card_path, term = tmp_path / "card.json", tmp_path / "termination-log"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(_scenario(tmp_path)),
+            "--service-url",
+            f"stripe={url}",
+            "--admin-token-file",
+            str(token_file),
+            "--state-dir",
+            str(state),
+            "--json",
+            str(card_path),
+            "--termination-log",
+            str(term),
+            "--no-live",
+        ],
+    )
+    card = json.loads(card_path.read_text())
+    assert result.exit_code == (0 if card["verdict"] == "PASSED" else 1), result.output
+    assert card["scenario"] == "cli-test" and card["connectors"][0]["connector"] == "stripe:acme"
+    summary = json.loads(term.read_text())
+    assert summary["verdict"] == card["verdict"] and len(term.read_bytes()) <= 4096
+    listed = runner.invoke(app, ["runs", "list", "--state-dir", str(state)])
+    assert card["run_id"] in listed.output
+    shown = runner.invoke(app, ["runs", "show", card["run_id"], "--state-dir", str(state)])
+    assert shown.exit_code == 0 and "verdict" in shown.output
+    dlq = runner.invoke(app, ["dlq", "list", "--state-dir", str(state)])
+    assert dlq.exit_code == 0 and "DLQ of run" in dlq.output
+
+
+@pytest.mark.slow
+def test_compare_exits_zero_only_when_naive_fails_and_full_passes(
+    farm_in_thread: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, token_file = farm_in_thread
+    out = tmp_path / "both.json"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(_scenario(tmp_path)),
+            "--mode",
+            "storm",
+            "--compare",
+            "naive,full",
+            "--farm-url",
+            url,
+            "--admin-token-file",
+            str(token_file),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--json",
+            str(out),
+            "--no-live",
+        ],
+    )
+    cards = json.loads(out.read_text())
+    verdicts = {c["profile"]: c["verdict"] for c in cards}
+    expected = verdicts == {"naive": "FAILED", "full": "PASSED"}
+    assert result.exit_code == (0 if expected else 1), result.output
+    assert "profiles compared" in result.output
+    assert verdicts["naive"] == "FAILED"
