@@ -67,3 +67,24 @@ async def get_token(client: httpx.AsyncClient, farm: RunningFarm, service: str, 
 
 def admin_headers(farm: RunningFarm) -> dict[str, str]:
     return {"Authorization": f"Bearer {farm.admin_token}"}
+
+
+async def auth_headers(
+    client: httpx.AsyncClient, farm: RunningFarm, service: str, tenant: str
+) -> dict[str, str]:
+    """Headers that authenticate as ``tenant`` of ``service`` (bearer token or API key)."""
+    creds = farm.credentials[service][tenant]
+    if creds["auth_type"] == "api_key":
+        return {creds["api_key_header"]: creds["api_key"]}
+    return {"Authorization": f"Bearer {await get_token(client, farm, service, tenant)}"}
+
+
+async def outcome(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> str:
+    """What a client observes: the status code, ``network`` (dropped) or ``timeout``."""
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        return "timeout"
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        return "network"
+    return str(response.status_code)
