@@ -217,6 +217,8 @@ async def drift_sensitive_read(
         canonical = truth.get(str(record.get("id")))
         if canonical is not None and fld in canonical:
             checked += 1
+            # counted as we go: a page that fails later must not hide the values already checked
+            connector.journal.drift_values_checked += 1
             got = record.get(fld, _MISSING)
             if not _values_equal(canonical[fld], got):
                 mismatched += 1
@@ -227,7 +229,6 @@ async def drift_sensitive_read(
                 )
         if seen >= limit:
             break
-    connector.journal.drift_values_checked += checked
     return {"checked": checked, "mismatched": mismatched}
 
 
