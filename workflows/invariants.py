@@ -18,6 +18,8 @@ from workflows.scorecard import InvariantResult
 RATE_FACTOR = {"off": 1.0, "calm": 1.0, "mild": 1.0, "storm": 0.5, "hell": 0.2}
 #: Error classes a retry can fix; what is left of them is what the AAM failed to absorb.
 TRANSIENT_CLASSES = ("server_error", "network_error", "timeout", "rate_limit")
+#: The outcome recorded when a workflow got an exception outside the AAM's error tree.
+UNCLASSIFIED = "unclassified"
 INVARIANT_NAMES = (
     "no_lost_writes",
     "no_duplicate_writes",
@@ -26,6 +28,7 @@ INVARIANT_NAMES = (
     "drift_handled",
     "bounded_dlq",
     "retry_success_rate",
+    "errors_classified",
     "bounded_load_amplification",
 )
 
@@ -69,6 +72,7 @@ def check_all(evidence: RunEvidence, thresholds: Thresholds) -> list[InvariantRe
         drift_handled(evidence),
         bounded_dlq(evidence, thresholds),
         retry_success_rate(evidence, thresholds),
+        errors_classified(evidence),
     ]
     if thresholds.max_load_amplification is not None:
         results.append(bounded_load_amplification(evidence, thresholds.max_load_amplification))
@@ -296,4 +300,17 @@ def bounded_load_amplification(evidence: RunEvidence, limit: float) -> Invariant
     detail = f"{ratio:.2f} farm attempts per logical call ({attempts}/{calls}; limit {limit:g})"
     return InvariantResult(
         name="bounded_load_amplification", passed=ratio <= limit, detail=detail, figures=figures
+    )
+
+
+def errors_classified(evidence: RunEvidence) -> InvariantResult:
+    """Every failure that reached a workflow was one of the AAM's error classes."""
+    n = evidence.journal.surfaced_total(UNCLASSIFIED)
+    detail = (
+        "every failure reaching workflows was an AAM error class"
+        if n == 0
+        else f"{n} failures reached workflows outside the AAM's error tree (see the log)"
+    )
+    return InvariantResult(
+        name="errors_classified", passed=n == 0, detail=detail, figures={"unclassified": n}
     )

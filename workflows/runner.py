@@ -32,7 +32,13 @@ from farm.spec import ServiceSpec
 from workflows import metrics
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.farm_client import FarmError, FarmSet
-from workflows.invariants import RATE_FACTOR, ConnectorEvidence, RunEvidence, check_all
+from workflows.invariants import (
+    RATE_FACTOR,
+    UNCLASSIFIED,
+    ConnectorEvidence,
+    RunEvidence,
+    check_all,
+)
 from workflows.journal import RunJournal
 from workflows.library import get_workflow
 from workflows.scenario import ScenarioSpec
@@ -520,6 +526,15 @@ class ScenarioRun:
             except errors.AamError as exc:
                 outcome = exc.error_class
                 self.journal.surfaced[(wf.name, handle.id, outcome)] += 1
+            except (WorkflowConfigError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # Outside the AAM's error tree: a contract breach the scorecard must show
+                # (invariant errors_classified), not a crash that hides the run's other results.
+                outcome = UNCLASSIFIED
+                self.journal.surfaced[(wf.name, handle.id, outcome)] += 1
+                if self.journal.surfaced[(wf.name, handle.id, outcome)] == 1:
+                    log.warning("%s on %s raised %r", wf.name, handle.id, exc, exc_info=exc)
             self.journal.iterations[key] += 1
             metrics.WORKFLOW_DURATION.labels(wf.name).observe(time.monotonic() - t0)
             metrics.WORKFLOW_RUNS.labels(wf.name, handle.id, outcome).inc()

@@ -167,3 +167,10 @@ def test_load_amplification_is_checked_only_when_a_limit_is_set() -> None:
 
 def test_no_invariants_is_never_a_pass() -> None:
     assert verdict_of([]) == "FAILED"
+
+
+def test_an_exception_outside_the_error_tree_breaks_errors_classified() -> None:
+    journal = _journal()
+    assert _by_name(_evidence(journal, []))["errors_classified"].passed  # type: ignore[attr-defined]
+    journal.surfaced[("high_volume_read", "stripe:acme", "unclassified")] += 1
+    assert not _by_name(_evidence(journal, []))["errors_classified"].passed  # type: ignore[attr-defined]
