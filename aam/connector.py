@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
 from aam.calllog import CallLog
@@ -45,7 +44,7 @@ from aam.profile import AamProfile, Defence
 from aam.ratelimit import AdaptiveRateLimiter, parse_retry_after
 from aam.retry_budget import RetryBudget
 from aam.stats import ConnectorStats, StatsRecorder
-from aam.transport import HttpTransport, NetworkProfile, TransportFailure
+from aam.transport import NetworkProfile, RawResponse, TransportFailure, make_transport
 from farm.spec import AuthType, ServiceSpec
 
 #: Error classes a retry can help with (the server or the path to it may recover).
@@ -110,7 +109,7 @@ class ConnectorInstance:
         self._rng = random.Random(f"{seed}:{self.id}") if seed is not None else random.Random()
         self._stats = StatsRecorder()
         self.metrics = ConnectorMetrics(self.id, self.service, tenant)
-        self.transport = HttpTransport(base_url, network)
+        self.transport = make_transport(base_url, network)
         self.limiter = AdaptiveRateLimiter(
             rate_policy.max_rps,
             rate_policy.burst,
@@ -163,7 +162,7 @@ class ConnectorInstance:
         started = time.perf_counter()
         try:
             outcome = await self._call("GET", path, params, None, None, write_retry_ok=True)
-            assert isinstance(outcome, httpx.Response)
+            assert isinstance(outcome, RawResponse)
             body = self._decode(outcome)
             events: list[DriftEvent] = []
             try:
@@ -363,14 +362,14 @@ class ConnectorInstance:
         write_retry_ok: bool,
         recover: Callable[[], Any] | None = None,
         lookup_first: bool = False,
-    ) -> httpx.Response | _Found:
+    ) -> RawResponse | _Found:
         attempts = 0
         retries = 0
         refused_version = -1
         auth_retries = 0
         max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
         while True:
-            outcome: httpx.Response | _Failure | _Found | None = None
+            outcome: RawResponse | _Failure | _Found | None = None
             if lookup_first and recover is not None:
                 outcome = await recover()
                 if outcome is None:
@@ -423,7 +422,7 @@ class ConnectorInstance:
         content: bytes | None,
         key: str | None,
         retries: int = 0,
-    ) -> httpx.Response | _Failure:
+    ) -> RawResponse | _Failure:
         breaker = self.breaker
         if self._breaker_on and not breaker.allow():
             self.metrics.circuit.set(int(breaker.state))
@@ -490,11 +489,11 @@ class ConnectorInstance:
         return failure_
 
     def _classify_status(
-        self, response: httpx.Response, version: int | None, key: str | None
+        self, response: RawResponse, version: int | None, key: str | None
     ) -> _Failure:
         status = response.status_code
         reason = _error_code(response)
-        where = f"{response.request.method} {response.request.url.path} -> {status}"
+        where = f"{response.method} {response.path} -> {status}"
         kw: dict[str, Any] = {"connector_id": self.id, "status": status, "reason": reason}
         if status == 401:
             if self.lifecycle is not None:
@@ -565,7 +564,7 @@ class ConnectorInstance:
             raise ServerError("token endpoint sent an unusable answer", **kw) from None
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def _decode(self, response: httpx.Response) -> Any:
+    def _decode(self, response: RawResponse) -> Any:
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -629,7 +628,7 @@ class ConnectorInstance:
             self._calllog.record_drift(self.id, event)
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def _error_code(response: RawResponse) -> str | None:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:

@@ -1,0 +1,500 @@
+"""``make bench-aam``: the AAM against a real farm in another process, figures in rich tables.
+
+1. **Throughput** — 32 concurrent callers doing the same GET through ``aam_get``, a raw aiohttp
+   session and a raw httpx client, side by side against one farm endpoint with chaos off; plus the
+   AAM's own CPU work per call measured with an in-memory transport.
+2. **Rate-limit efficiency** — a service allowing R rps (50, burst 10): goodput and 429 share
+   over a bounded window, then the limit is halved mid-run (``POST /admin/chaos storm`` for that
+   service) and the time until the client's send rate is within 5% of the new limit.
+3. **Token rotation** — a token rotated every 100 calls, 32 concurrent callers: auth_expired
+   surfaced (want 0) and token requests per rotation (want 1).
+
+Nothing here asserts: it measures and prints. Every loop is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from aam import AamProfile, Mesh, NetworkProfile, TenantCredentials, errors
+from farm.spec import ServiceSpec
+
+CALLERS = 32
+ADMIN_ENV = "GAUNTLET_ADMIN_TOKEN"
+FIELDS = {"id": "id", "name": "name", "amount": "amount", "status": "status", "due": "date"}
+
+
+def _service(sid: str, rps: float, burst: int, auth: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "base_path": f"/{sid}/v1",
+        "auth": auth,
+        "rate_limit": {"max_rps": rps, "burst": burst},
+        "error_profile": {"preset": "none"},
+        "resources": [
+            {
+                "name": "items",
+                "records": 100,
+                "pagination": {"page_size": 10, "max_page_size": 50},
+                "endpoints": [
+                    {"method": "GET", "path": "/items", "paginated": True},
+                    {"method": "GET", "path": "/items/{id}"},
+                ],
+            }
+        ],
+        "schema": {"version": 1, "fields": {"items": FIELDS}},
+        "tenants": [{"id": "acme"}],
+    }
+
+
+SPECS = [
+    _service("bulk", 100_000, 100_000, {"type": "api_key"}),
+    _service("bulkx", 100_000, 100_000, {"type": "api_key"}),
+    _service("paced", 50, 10, {"type": "api_key"}),
+    _service(
+        "rotating",
+        100_000,
+        100_000,
+        {"type": "oauth2_client_credentials", "rotate_token_every_calls": 100},
+    ),
+]
+
+
+# -- the farm, in a child process (the client must not share its CPU) ------------------------------
+def _serve_farm() -> None:
+    import uvicorn
+
+    from farm.app import create_app
+
+    specs = [ServiceSpec.model_validate(s) for s in SPECS]
+    app = create_app(specs, seed=42, admin_token=os.environ[ADMIN_ENV], state_dir=None)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    creds = app.farm.credentials.as_json()["services"]
+    # The parent reads this line from a private pipe; nothing is logged.
+    print(json.dumps({"port": sock.getsockname()[1], "credentials": creds}), flush=True)
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", access_log=False, log_level="warning", lifespan="off"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class FarmProcess:
+    """The farm child: started with a fresh admin token, stopped by its pid."""
+
+    def __init__(self) -> None:
+        self.admin_token = secrets.token_urlsafe(24)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aam.bench", "--serve-farm"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, ADMIN_ENV: self.admin_token, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"farm did not start (exit {self.proc.wait()})")
+        info = json.loads(line)
+        self.url = f"http://127.0.0.1:{info['port']}"
+        self.credentials: dict[str, dict[str, dict[str, Any]]] = info["credentials"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Admin:
+    def __init__(self, farm: FarmProcess) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=farm.url, headers={"authorization": f"Bearer {farm.admin_token}"}
+        )
+
+    async def chaos(self, level: str, service: str | None = None) -> None:
+        body: dict[str, Any] = {"level": level}
+        if service:
+            body["service"] = service
+        (await self.client.post("/admin/chaos", json=body)).raise_for_status()
+
+    async def tenant(self, service: str, tenant: str = "acme") -> dict[str, int]:
+        r = await self.client.get("/admin/status")
+        r.raise_for_status()
+        return r.json()["services"][service]["tenants"][tenant]  # type: ignore[no-any-return]
+
+
+# -- load generation -------------------------------------------------------------------------------
+async def _drive(
+    call: Callable[[], Awaitable[Any]], seconds: float, callers: int = CALLERS
+) -> tuple[int, int, float]:
+    """``callers`` loops calling ``call`` until ``seconds`` pass: (ok, failed, elapsed)."""
+    ok = failed = 0
+    deadline = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        nonlocal ok, failed
+        while time.perf_counter() < deadline:
+            try:
+                await call()
+                ok += 1
+            except (errors.AamError, aiohttp.ClientError, httpx.HTTPError, AssertionError):
+                failed += 1
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(loop() for _ in range(callers))), seconds + 30)
+    return ok, failed, time.perf_counter() - started
+
+
+async def bench_throughput(farm: FarmProcess, mesh: Mesh, seconds: float) -> dict[str, Any]:
+    """aam_get vs raw aiohttp vs raw httpx, same request, same farm, same concurrency."""
+    creds = farm.credentials["bulk"]["acme"]
+    headers = {creds["api_key_header"]: creds["api_key"]}
+    path = "/bulk/v1/items"
+    params = {"limit": "10"}
+    url = farm.url + path
+    results: dict[str, Any] = {}
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+
+    async def raw_aiohttp() -> None:
+        async with session.get(url, params=params, headers=headers) as r:
+            assert r.status == 200
+            await r.read()
+
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
+
+    async def raw_httpx() -> None:
+        r = await client.get(url, params=params, headers=headers)
+        assert r.status_code == 200
+
+    async def via_aam() -> None:
+        await mesh.aam_get("bulk:acme", path, params)
+
+    async def via_aam_httpx() -> None:
+        await mesh.aam_get("bulkx:acme", "/bulkx/v1/items", params)
+
+    clients: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("raw aiohttp", raw_aiohttp),
+        ("raw httpx", raw_httpx),
+        ("aam_get", via_aam),
+        ("aam_get over httpx", via_aam_httpx),
+    ]
+    try:
+        for name, call in clients:
+            await _drive(call, min(0.5, seconds))  # warm the pool
+            ok, failed, elapsed = await _drive(call, seconds)
+            results[name] = {"ok": ok, "failed": failed, "rps": ok / elapsed}
+    finally:
+        await session.close()
+        await client.aclose()
+    return results
+
+
+async def bench_overhead(calls: int) -> dict[str, float]:
+    """The AAM's own CPU work per call: ``aam_get`` over an in-memory transport, sequential."""
+    spec = ServiceSpec.model_validate(SPECS[0])
+    record = {"name": "n", "amount": 1.5, "status": "s", "due": "2026-01-01"}
+    page = {"data": [{"id": f"i{i}", **record} for i in range(10)], "next": None}
+    body = json.dumps(page).encode()
+    headers = {
+        "content-type": "application/json",
+        "x-schema-version": "1",
+        "ratelimit-policy": "100000;w=1;burst=100000;rps=100000",
+        "ratelimit-remaining": "99999",
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, content=body)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mesh = await Mesh.open(Path(tmp), AamProfile.parse("full"), seed=1)
+        conn = mesh.add_connector(
+            spec,
+            "acme",
+            TenantCredentials(api_key="k" * 32),
+            base_url="http://bench.invalid",
+            network=NetworkProfile(http_client="httpx"),
+        )
+        mock = httpx.AsyncClient(
+            base_url="http://bench.invalid", transport=httpx.MockTransport(handler)
+        )
+
+        async def raw_only() -> None:
+            await mock.get("/bulk/v1/items", params={"limit": "10"})
+
+        # Baseline: the bare httpx request through the same in-memory transport.
+        started = time.process_time()
+        for _ in range(calls):
+            await raw_only()
+        raw_cpu = (time.process_time() - started) / calls
+        conn.transport._client = mock  # type: ignore[attr-defined]  # same in-memory transport
+        started = time.process_time()
+        for _ in range(calls):
+            await mesh.aam_get("bulk:acme", "/bulk/v1/items", {"limit": "10"})
+        aam_cpu = (time.process_time() - started) / calls
+        await mesh.flush()
+        await mesh.close()
+    return {"raw_us": raw_cpu * 1e6, "aam_us": aam_cpu * 1e6, "own_us": (aam_cpu - raw_cpu) * 1e6}
+
+
+async def bench_rate_limit(
+    farm: FarmProcess, admin: Admin, mesh: Mesh, window: float
+) -> dict[str, Any]:
+    """Goodput and 429 share at R rps, then halve the limit and time the convergence."""
+    conn = mesh.connector("paced:acme")
+    attempts: list[tuple[float, int | None]] = []
+    original = conn.transport.request
+
+    async def observed(method: str, url: str, **kw: Any) -> Any:
+        sent = time.monotonic()  # when it left: a timeout must not count at its deadline
+        try:
+            response = await original(method, url, **kw)
+        except Exception:
+            attempts.append((sent, None))
+            raise
+        attempts.append((sent, response.status_code))
+        return response
+
+    conn.transport.request = observed  # type: ignore[method-assign]
+    path = "/paced/v1/items"
+    phase = window / 2
+    t0 = time.monotonic()
+    first = asyncio.ensure_future(_drive(lambda: mesh.aam_get("paced:acme", path), window))
+    await asyncio.sleep(phase)
+    t_cut = time.monotonic()
+    await admin.chaos("storm", "paced")
+    await first
+    await admin.chaos("off")
+    r_full, r_cut = 50.0, 25.0
+
+    def window_stats(start: float, end: float) -> dict[str, float]:
+        inside = [(t, s) for t, s in attempts if start <= t < end]
+        admitted = sum(1 for _, s in inside if s is not None and s != 429)
+        ok = sum(1 for _, s in inside if s is not None and s < 400)
+        limited = sum(1 for _, s in inside if s == 429)
+        span = max(1e-9, end - start)
+        return {
+            "attempts": len(inside),
+            "goodput": ok / span,
+            "admitted": admitted / span,
+            "sent": len(inside) / span,
+            "share_429": limited / max(1, len(inside)),
+        }
+
+    before = window_stats(t0 + 1.0, t_cut)  # skip the first second (initial burst)
+    per_second = []
+    k = 0
+    while t_cut + k + 1 <= t0 + window and k < 600:
+        per_second.append(window_stats(t_cut + k, t_cut + k + 1))
+        k += 1
+    # Convergence: the first second s after the cut from which every 2-s window of the rest of
+    # the run sends within 5% of the new limit (1-s windows at 25 rps quantise to +-4%).
+    converged: float | None = None
+    end = t0 + window
+    for s in range(max(0, int(end - t_cut) - 1)):
+        starts = [t_cut + s + j * 0.5 for j in range(int((end - t_cut - s - 2) / 0.5) + 1)]
+        if starts and all(
+            abs(window_stats(x, x + 2)["sent"] - r_cut) <= 0.05 * r_cut for x in starts
+        ):
+            converged = float(s)
+            break
+    after = window_stats(t_cut + (converged or 0.0), t0 + window)
+    return {
+        "limit": r_full,
+        "cut_limit": r_cut,
+        "before": before,
+        "after": after,
+        "converged_s": converged,
+        "per_second_sent": [round(w["sent"], 1) for w in per_second],
+        "measured_s": window,
+    }
+
+
+async def bench_rotation(farm: FarmProcess, admin: Admin, mesh: Mesh, calls: int) -> dict[str, Any]:
+    """Token rotated every 100 calls; 32 concurrent callers."""
+    path = "/rotating/v1/items"
+    done = 0
+    auth_expired = 0
+    other = 0
+
+    async def worker() -> None:
+        nonlocal done, auth_expired, other
+        while done + auth_expired + other < calls:
+            try:
+                await mesh.aam_get("rotating:acme", path)
+                done += 1
+            except errors.AuthExpired:
+                auth_expired += 1
+            except errors.AamError:
+                other += 1
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CALLERS))), 120)
+    counts = await admin.tenant("rotating")
+    rotations = counts["calls"] / 100
+    return {
+        "calls": done + auth_expired + other,
+        "auth_expired": auth_expired,
+        "other_errors": other,
+        "farm_401": counts["401"],
+        "tokens_issued": counts["tokens_issued"],
+        "rotations": rotations,
+        "tokens_per_rotation": counts["tokens_issued"] / max(1.0, rotations),
+    }
+
+
+# -- the report ------------------------------------------------------------------------------------
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print(
+    console: Console,
+    thr: dict[str, Any],
+    cpu: dict[str, float],
+    rl: dict[str, Any],
+    rot: dict[str, Any],
+    seconds: float,
+) -> None:
+    base = thr["raw aiohttp"]["rps"]
+    rows = [
+        [name, f"{r['rps']:.0f}", str(r["ok"]), str(r["failed"]), f"{r['rps'] / base:.2f}x"]
+        for name, r in thr.items()
+    ]
+    title = f"1. Throughput: {CALLERS} concurrent callers, {seconds:.0f} s each, chaos off"
+    console.print(_table(title, ["client", "req/s", "ok", "failed", "vs raw aiohttp"], rows))
+    ratio = thr["aam_get"]["rps"] / base
+    console.print(
+        f"aam_get / raw aiohttp = {ratio:.2f} (target >= 0.5); "
+        f"aam_get / raw httpx = {thr['aam_get']['rps'] / thr['raw httpx']['rps']:.2f}; "
+        f"AAM own CPU per call (in-memory transport) = {cpu['own_us']:.0f} us "
+        f"(aam_get {cpu['aam_us']:.0f} us vs the bare httpx request {cpu['raw_us']:.0f} us)"
+    )
+    b, a = rl["before"], rl["after"]
+
+    def row(phase: str, w: dict[str, float], target: str) -> list[str]:
+        return [
+            phase,
+            f"{w['goodput']:.1f}",
+            f"{w['admitted']:.1f}",
+            f"{w['sent']:.1f}",
+            f"{w['share_429']:.2%}",
+            target,
+        ]
+
+    title = (
+        f"2. Rate-limit efficiency: R = {rl['limit']:.0f} rps (burst 10), "
+        f"{rl['measured_s']:.0f} s window, limit halved at half time (storm on that service)"
+    )
+    console.print(
+        _table(
+            title,
+            ["phase", "goodput rps", "admitted rps", "sent rps", "429 share", "target"],
+            [
+                row("at R", b, f">= {0.95 * rl['limit']:.1f} goodput, <= 2% 429"),
+                row("after cut", a, f"sent ~{rl['cut_limit']:.0f} rps"),
+            ],
+        )
+    )
+    conv = rl["converged_s"]
+    when = f"{conv:.0f} s" if conv is not None else "not within the window"
+    console.print(
+        f"send rate within 5% of the new limit (2-s windows) after: {when} (target <= 5 s); "
+        f"per-second send rate after the cut: {rl['per_second_sent']}; "
+        "goodput after the cut excludes storm's injected 5xx/drops/timeouts (admitted = "
+        "let through by the server's bucket)"
+    )
+    cols = ["calls", "auth_expired surfaced", "other errors", "farm 401s", "tokens issued"]
+    cols += ["rotations", "tokens per rotation"]
+    values = [
+        str(rot["calls"]),
+        str(rot["auth_expired"]),
+        str(rot["other_errors"]),
+        str(rot["farm_401"]),
+        str(rot["tokens_issued"]),
+        f"{rot['rotations']:.1f}",
+        f"{rot['tokens_per_rotation']:.2f}",
+    ]
+    title = f"3. Token rotation every 100 calls, {CALLERS} concurrent callers"
+    console.print(_table(title, cols, [values]))
+
+
+async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[str, Any]:
+    """Run the three benchmarks against one farm child; print and return the figures."""
+    console = Console()
+    farm = FarmProcess()
+    try:
+        admin = Admin(farm)
+        await admin.chaos("off")
+        with tempfile.TemporaryDirectory() as tmp:
+            mesh = await Mesh.open(Path(tmp), AamProfile.parse("full"), seed=42)
+            for spec_raw in SPECS:
+                spec = ServiceSpec.model_validate(spec_raw)
+                client = "httpx" if spec.id == "bulkx" else "aiohttp"
+                mesh.add_connector(
+                    spec,
+                    "acme",
+                    TenantCredentials.from_farm(farm.credentials[spec.id]["acme"]),
+                    base_url=farm.url,
+                    network=NetworkProfile(read_timeout=2.0, http_client=client),
+                )
+            thr = await bench_throughput(farm, mesh, seconds)
+            cpu = await bench_overhead(5000)
+            rl = await bench_rate_limit(farm, admin, mesh, rate_window)
+            rot = await bench_rotation(farm, admin, mesh, rotation_calls)
+            await mesh.close()
+        await admin.client.aclose()
+    finally:
+        farm.stop()
+    _print(console, thr, cpu, rl, rot, seconds)
+    return {"throughput": thr, "overhead": cpu, "rate_limit": rl, "rotation": rot}
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput client")
+    parser.add_argument("--rate-window", type=float, default=20.0, help="rate-limit window (s)")
+    parser.add_argument("--rotation-calls", type=int, default=3000)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--serve-farm", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_farm:
+        _serve_farm()
+        return
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    figures = asyncio.run(main(args.seconds, args.rate_window, args.rotation_calls))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    cli()
