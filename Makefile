@@ -9,7 +9,7 @@ PY := $(BIN)/python
 APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm
+.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam
 .PHONY: dashboards
 
 help: ## List the targets
@@ -55,10 +55,13 @@ DEMO_DURATION ?= 30
 demo: $(BIN)/gauntlet ## Farm + AAM backend on 127.0.0.1:8001/8002, naive vs full under a storm (2x30 s)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
-bench: bench-farm ## Run every benchmark
+bench: bench-farm bench-aam ## Run every benchmark
 
 bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)
 	$(PY) -m farm.bench
 
 dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topology recording rules
 	PYTHONPATH=grafana $(PY) -m gauntlet_dashboards
+
+bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, token rotation (~1 min)
+	$(PY) -m aam.bench
