@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # Debian packages the tests use (Prometheus for the metrics tests, docker-compose to validate the
-# compose file offline, kubectl for kustomize). Installed only where apt-get exists.
-APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose
+# compose file offline, kubectl for kustomize; wrk for make bench-farm). Installed only where
+# apt-get exists.
+APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam

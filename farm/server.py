@@ -37,7 +37,7 @@ def serve(
     token_file = app.state.admin_token_file
     where = token_file or "$GAUNTLET_ADMIN_TOKEN"
     log.info(
-        "farm: %d service(s) on http://%s:%d (seed %d); admin token: %s; credentials: %s",
+        "%d service(s) on http://%s:%d (seed %d); admin token: %s; credentials: %s",
         len(specs), host, port, seed, where,
         (state_dir / "credentials.json") if state_dir else "GET /admin/credentials",
     )  # fmt: skip
@@ -80,7 +80,7 @@ async def running_farm(
     )
     server = uvicorn.Server(config)
     # Serving inside someone else's loop: leave the process's signal handlers alone.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(), name="gauntlet-farm")
     try:
         for _ in range(500):
