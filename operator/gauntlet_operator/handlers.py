@@ -41,7 +41,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=names.GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING  # Kubernetes events only for trouble
+    # Kubernetes events only for trouble, posted explicitly (kopf.warn) where a user must act.
+    settings.posting.level = logging.WARNING
 
 
 @kopf.on.login()
@@ -104,6 +105,7 @@ def reconcile_service(
         if status.get("endpoint"):
             message += " (the farm keeps serving the last valid spec)"
         logger.error(f"spec rejected: {message}")
+        kopf.warn(body, reason="InvalidSpec", message=message)
         invalid = condition(
             "Ready", False, "InvalidSpec", message, generation=generation, previous=previous
         )
@@ -252,6 +254,7 @@ def launch_scenario(
     if model is None:
         message = "; ".join(problems)
         logger.error(f"spec rejected: {message}")
+        kopf.warn(body, reason="InvalidSpec", message=message)
         _pending(
             patch, generation, None, "InvalidSpec", message, previous, phase=ScenarioPhase.Error
         )
@@ -272,6 +275,7 @@ def launch_scenario(
     if missing:
         message = "; ".join(missing)
         _pending(patch, generation, model.mode.value, "ServiceNotFound", message, previous)
+        kopf.warn(body, reason="ServiceNotFound", message=message)
         raise kopf.TemporaryError(message, delay=MISSING_SERVICE_DELAY)
     not_ready = [sid for sid in model.services if not _ready(by_id[sid])]
     if not_ready:

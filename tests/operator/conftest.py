@@ -11,12 +11,22 @@ import pytest
 import yaml
 from operator_testkit import (
     NAMESPACE,
+    PASSED,
+    RBAC,
     RESOURCES,
+    SEEN_CALLS,
     VERBS,
     ClusterEmulator,
     TestApi,
+    operator_api_calls,
+    rbac_grants,
     running_operator,
 )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        PASSED.add(report.nodeid)
 
 
 @pytest.fixture
@@ -26,8 +36,11 @@ def kmock_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def cluster(kmock: ClusterEmulator) -> ClusterEmulator:
-    """An emulated cluster with our CRDs' resources declared and one namespace."""
+async def cluster(kmock: ClusterEmulator) -> AsyncIterator[ClusterEmulator]:
+    """An emulated cluster with our CRDs' resources declared and one namespace.
+
+    On teardown: every API call the operator made is one its ClusterRole grants.
+    """
     for key, (kind, namespaced, subresources) in RESOURCES.items():
         kmock.resources[key] = kmock.ResourceInfo(
             kind=kind, namespaced=namespaced, verbs=VERBS, subresources=subresources
@@ -37,7 +50,11 @@ async def cluster(kmock: ClusterEmulator) -> ClusterEmulator:
         "kind": "Namespace",
         "metadata": {"name": NAMESPACE, "uid": str(uuid.uuid4()), "resourceVersion": "1"},
     }
-    return kmock
+    yield kmock
+    calls = operator_api_calls(kmock)
+    SEEN_CALLS.update(calls)
+    ungranted = calls - rbac_grants(RBAC)
+    assert not ungranted, f"operator calls not granted by {RBAC.name}: {sorted(ungranted)}"
 
 
 @pytest.fixture
@@ -72,3 +89,12 @@ async def operator(kubeconfig: Path) -> AsyncIterator[Any]:
 @pytest.fixture
 def api(cluster: ClusterEmulator) -> TestApi:
     return TestApi(str(cluster.url))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With GAUNTLET_PRINT_RBAC=1, print the union of the operator's API calls (for rbac.yaml)."""
+    import os
+
+    if os.environ.get("GAUNTLET_PRINT_RBAC"):
+        for call in sorted(SEEN_CALLS, key=str):
+            print("operator call:", call)

@@ -16,10 +16,12 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import kmock
+import yaml
 from gauntlet_operator import names
 from kmock._internal import dicts, enums, rendering
 
@@ -38,6 +40,11 @@ RESOURCES: dict[str, tuple[str, bool, set[str]]] = {
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False, set()),
 }
 VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "kind" / "operator" / "rbac.yaml"
+#: Every API call any e2e test saw the operator make (for the "no unused grant" check).
+SEEN_CALLS: set[tuple[str, str, str]] = set()
+#: Node ids of the tests that passed in this session.
+PASSED: set[str] = set()
 NAMESPACE = "gauntlet-test"
 
 
@@ -166,3 +173,49 @@ class TestApi:
 
     async def delete(self, path: str) -> Any:
         return await self._call("DELETE", path)
+
+
+_VERBS = {
+    enums.action.LIST: "list",
+    enums.action.WATCH: "watch",
+    enums.action.FETCH: "get",
+    enums.action.CREATE: "create",
+    enums.action.UPDATE: "patch",
+    enums.action.DELETE: "delete",
+}
+
+
+def operator_api_calls(cluster: ClusterEmulator) -> set[tuple[str, str, str]]:
+    """``(apiGroup, resource[/subresource], verb)`` of every call the operator made.
+
+    The operator's calls come from kopf and from the kubernetes client; the test's own calls
+    (aiohttp's default user agent) are not counted.
+    """
+    calls = set()
+    for request in list(cluster._requests):
+        agent = request.headers.get("User-Agent", "")
+        if request.resource is None or not agent.startswith(("kopf/", "OpenAPI-Generator/")):
+            continue
+        if not request.resource.plural:
+            continue  # API discovery (/apis/group/version): open to every authenticated user
+        if request.action not in _VERBS:
+            continue
+        resource = request.resource.plural
+        if request.subresource:
+            resource = f"{resource}/{request.subresource}"
+        calls.add((request.resource.group or "", resource, _VERBS[request.action]))
+    return calls
+
+
+def rbac_grants(rbac_file: Path) -> set[tuple[str, str, str]]:
+    """``(apiGroup, resource, verb)`` triples a ClusterRole/Role file grants."""
+    grants = set()
+    for doc in yaml.safe_load_all(rbac_file.read_text()):
+        if not doc or doc.get("kind") not in ("ClusterRole", "Role"):
+            continue
+        for rule in doc["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        grants.add((group, resource, verb))
+    return grants

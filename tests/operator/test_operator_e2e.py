@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 import yaml
 from gauntlet_operator import names
-from operator_testkit import NAMESPACE, TestApi, eventually, running_operator
+from operator_testkit import (
+    NAMESPACE,
+    PASSED,
+    RBAC,
+    SEEN_CALLS,
+    TestApi,
+    eventually,
+    rbac_grants,
+    running_operator,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -329,6 +338,14 @@ async def test_scenario_naming_a_missing_service_waits_with_a_clear_condition(
     assert "spec.services[0]" in accepted["message"] and "'nowhere'" in accepted["message"]
     assert job_creations(cluster) == []
 
+    async def warning_event() -> list[dict[str, Any]]:
+        events = (await api.get(f"{NS}/events")).get("items", [])
+        return [e for e in events if e.get("involvedObject", {}).get("name") == "lonely"]
+
+    # `kubectl describe gsc lonely` shows why it waits.
+    (event, *_) = await eventually(warning_event, what="a Warning event on the scenario")
+    assert event["type"] == "Warning" and "nowhere" in event["message"]
+
 
 async def test_invalid_scenario_spec_is_an_error_with_the_field_path_and_no_job(
     api: TestApi, cluster: Any, operator: Any
@@ -375,3 +392,44 @@ async def test_new_generation_replaces_the_job_and_restart_never_duplicates_it(
 
 async def _gone(api: TestApi, path: str) -> bool:
     return await api.find(path) is None
+
+
+async def test_a_job_left_by_a_crashed_operator_is_adopted_not_duplicated(
+    api: TestApi, cluster: Any, operator: Any
+) -> None:
+    await ready_service(api)
+    # An operator that crashed after creating generation 1's Job, before writing status.
+    job_name = names.runner_job_name("crashed", 1)
+    await api.create(
+        f"{BATCH}/jobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": job_name, "namespace": NAMESPACE},
+            "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}},
+        },
+    )
+    await api.create(SCENARIOS, scenario("crashed"))
+    status = await wait_phase(api, "crashed", "Pending")
+    assert status["jobName"] == job_name
+    existing = await api.get(f"{BATCH}/jobs/{job_name}")
+    configmap = await api.get(f"{NS}/configmaps/{job_name}")
+    assert configmap["metadata"]["ownerReferences"][0]["uid"] == existing["metadata"]["uid"]
+    # The operator tried (409) and carried on with the Job that was there.
+    assert job_creations(cluster) == [job_name, job_name]
+
+
+def test_rbac_grants_exactly_the_calls_the_operator_made(request: pytest.FixtureRequest) -> None:
+    """Least privilege, both ways: runs last in this module, over the calls of all tests above."""
+    others = [
+        item.nodeid
+        for item in request.session.items
+        if item.module is request.module and item.nodeid != request.node.nodeid
+    ]
+    if len(others) < EXERCISING_TESTS or not set(others) <= PASSED:
+        pytest.skip("needs every other test of this module to have run and passed first")
+    assert rbac_grants(RBAC) == SEEN_CALLS
+
+
+#: The tests above that, together, exercise every API call the operator makes.
+EXERCISING_TESTS = 9
