@@ -66,3 +66,44 @@ dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topolo
 
 bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, token rotation (~1 min)
 	$(PY) -m aam.bench
+
+# --- Kubernetes (kind): see README "Kubernetes" ---------------------------------------------------
+KIND_CLUSTER ?= aam-gauntlet
+# The tag deploy/kind/operator/deployment.yaml (and so every farm and runner pod) runs.
+KIND_IMAGE := aam-gauntlet:dev
+KUBECTL := kubectl --context kind-$(KIND_CLUSTER)
+# deploy/kind/monitoring reads grafana/ and deploy/prometheus/rules/ from outside its folder.
+KUSTOMIZE := kubectl kustomize --load-restrictor LoadRestrictionsNone
+MODE ?= storm
+.PHONY: crds kind-up kind-down scenario
+
+crds: $(BIN)/gauntlet ## Regenerate crds/, deploy/examples/ and the monitoring kustomization from the models
+	$(BIN)/gauntlet crds
+
+kind-up: ## kind cluster, image, CRDs, operator, Prometheus, Grafana, example services (needs kind, docker, kubectl)
+	@for tool in kind docker kubectl; do command -v $$tool >/dev/null || { echo "kind-up needs $$tool on PATH"; exit 2; }; done
+	@kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/kind/cluster.yaml --wait 120s
+	docker build -f deploy/Dockerfile -t $(KIND_IMAGE) .
+	kind load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
+	$(KUSTOMIZE) crds | $(KUBECTL) apply --server-side -f -
+	$(KUBECTL) wait --for condition=Established --timeout=60s crd/syntheticservices.gauntlet.aam.io crd/gauntletscenarios.gauntlet.aam.io
+	$(KUSTOMIZE) deploy/kind | $(KUBECTL) apply --server-side -f -
+	$(KUBECTL) config set-context kind-$(KIND_CLUSTER) --namespace=gauntlet >/dev/null
+	@for d in gauntlet-operator prometheus pushgateway grafana; do $(KUBECTL) -n gauntlet rollout status deployment/$$d --timeout=300s || exit 1; done
+	$(KUBECTL) -n gauntlet wait --for=condition=Ready synsvc --all --timeout=300s
+	@echo "Grafana:    http://127.0.0.1:3000 (anonymous viewer; dashboards in folder AAM Gauntlet)"
+	@echo "Prometheus: http://127.0.0.1:9090"
+	@echo "Next:       make scenario MODE=storm   (or kubectl apply -f deploy/examples/scenarios/storm.yaml; kubectl get gsc -w)"
+
+kind-down: ## Delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
+
+scenario: ## Run a standard scenario on kind and wait for its verdict: make scenario MODE=mild|storm|hell
+	$(KUBECTL) -n gauntlet delete gsc $(MODE) --ignore-not-found --cascade=foreground --wait=true
+	$(KUBECTL) -n gauntlet apply -f deploy/examples/scenarios/$(MODE).yaml
+	@for i in $$(seq 1 180); do \
+	  phase=$$($(KUBECTL) -n gauntlet get gsc $(MODE) -o jsonpath='{.status.phase}'); \
+	  case "$$phase" in Passed|Failed|Error) break;; esac; sleep 5; \
+	done; \
+	$(KUBECTL) -n gauntlet get gsc $(MODE) -o wide; \
+	$(KUBECTL) -n gauntlet get gsc $(MODE) -o jsonpath='{.status.scorecard}{"\n"}{.status.message}{"\n"}'
