@@ -347,8 +347,7 @@ class ConnectorInstance:
             return  # the caller's mistake, not a failed write
         await self._dlq.add(self.id, path, body, key, exc)
         self._stats.dlq_entries += 1
-        self.metrics.dlq_writes.inc()
-        self.metrics.dlq_depth.inc()
+        self.metrics.dlq_writes.inc()  # the depth gauge is re-read from the DLQ by the Mesh
 
     # -- the attempt loop -------------------------------------------------------------------------
     async def _call(

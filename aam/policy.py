@@ -14,12 +14,13 @@ class RatePolicy:
 
     max_rps: float
     burst: int
-    max_attempts: int = 4
+    max_attempts: int = 6
     backoff: Backoff = field(default_factory=Backoff)
     retry_budget_capacity: float = 100.0
     retry_cost: float = 1.0
     timeout_retry_cost: float = 2.0
-    success_deposit: float = 1.0
+    #: Two retries per success are sustainable (heavy chaos); a full outage drains the budget.
+    success_deposit: float = 2.0
 
     @classmethod
     def from_spec(cls, spec: ServiceSpec, tenant: str, **overrides: object) -> RatePolicy:

@@ -218,13 +218,13 @@ async def test_circuit_breaker_fails_fast_in_an_outage(farm_factory, mesh_factor
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile + "-retries" if profile != "full" else "full-retries")
         mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
-        results = await run_concurrently(40, lambda i: mesh.aam_get("svc:acme", PATH), 4)
+        results = await run_concurrently(80, lambda i: mesh.aam_get("svc:acme", PATH), 4)
         counts = await farm.tenant_status("svc", "acme")
     conn = mesh.connector("svc:acme")
-    assert error_classes(results) == {"server_error": 40}
+    assert error_classes(results) == {"server_error": 80}
     if profile == "full":
         assert conn.breaker.state is CircuitState.open
-        assert counts["calls"] <= 25, counts  # opened after 20, then failed fast
+        assert counts["calls"] <= 45, counts  # opened after 40, then failed fast
         assert any(r.reason == "circuit_open" for r in results)
     else:
-        assert counts["calls"] == 40
+        assert counts["calls"] == 80

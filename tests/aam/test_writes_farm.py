@@ -14,6 +14,7 @@ from aam.backoff import Backoff
 PATH = "/svc/v1/items"
 FAST = RatePolicy(5000, 5000, max_attempts=8, backoff=Backoff(0.001, 0.01))
 ONE_ATTEMPT = RatePolicy(5000, 5000, max_attempts=1)
+TWO = RatePolicy(5000, 5000, max_attempts=2, backoff=Backoff(0.001, 0.01))
 
 
 def flaky_writes(supported: bool, rate: float = 0.2):
@@ -113,7 +114,7 @@ async def test_failed_writes_go_to_the_dlq_and_replay_once(farm_factory, mesh_fa
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
         mesh.add_connector(
-            spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url, rate_policy=FAST
+            spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url, rate_policy=TWO
         )
         results = await run_concurrently(
             10, lambda i: mesh.aam_post("svc:acme", PATH, {"name": f"d{i}"}, operation_id=f"d{i}")
