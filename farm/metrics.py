@@ -180,7 +180,7 @@ class FarmCollector(Collector):
             sums[(family.name, labels)] = sums.get((family.name, labels), 0) + value
 
         for farm in list(self._farms):
-            for sid, service in farm.services.items():
+            for sid, service in list(farm.services.items()):
                 spec = service.spec
                 gauges[(SERVICE_INFO.name, (sid, spec.auth.type.value, spec.base_path))] = 1
                 gauges[(SCHEMA_VERSION.name, (sid,))] = service.drift.version
@@ -217,7 +217,7 @@ def _add_tenant(add: Add, sid: str, tid: str, m: TenantMetrics, unattributed: bo
         for code in ("401", "403"):
             add(REQUESTS, (sid, tid, code), m.codes[code])
         return
-    for code, n in m.codes.items():
+    for code, n in list(m.codes.items()):  # a scrape runs in a worker thread: copy first
         add(REQUESTS, (sid, tid, code), n)
     for kind, n in m.faults.items():
         add(FAULTS, (sid, tid, kind), n)
