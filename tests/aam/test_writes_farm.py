@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from aam_helpers import error_classes, make_spec, run_concurrently
@@ -12,6 +16,8 @@ from aam import RatePolicy, errors
 from aam.backoff import Backoff
 
 PATH = "/svc/v1/items"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPLAY_CHILD = Path(__file__).with_name("replay_child.py")
 FAST = RatePolicy(5000, 5000, max_attempts=8, backoff=Backoff(0.001, 0.01))
 ONE_ATTEMPT = RatePolicy(5000, 5000, max_attempts=1)
 TWO = RatePolicy(5000, 5000, max_attempts=2, backoff=Backoff(0.001, 0.01))
@@ -199,5 +205,72 @@ async def test_replay_interrupted_mid_way_loses_nothing_and_sends_nothing_twice(
     assert {e.status for e in entries} == {"replayed"}
     field = "idempotency_key" if supported else "lookup_value"
     committed = Counter(w[field] for w in writes)
+    assert sorted(committed) == sorted(e.idempotency_key for e in entries)
+    assert max(committed.values()) == 1
+
+
+async def test_killed_replay_process_loses_nothing_and_sends_nothing_twice(
+    farm_factory, mesh_factory, tmp_path
+):
+    """A real crash: a child process replaying the DLQ is SIGKILLed right after a commit."""
+    spec = make_spec(error_profile={"server_error_rate": 1.0, "commit_then_fail_share": 0.0})
+    async with farm_factory([spec]) as farm:
+        creds = farm.running.credentials["svc"]["acme"]
+        mesh = await mesh_factory("full-circuit_breaker", name="state")
+        mesh.add_connector(
+            spec,
+            "acme",
+            farm.credentials("svc", "acme"),
+            base_url=farm.url,
+            rate_policy=ONE_ATTEMPT,
+        )
+        await run_concurrently(
+            6, lambda i: mesh.aam_post("svc:acme", PATH, {"name": f"k{i}"}, operation_id=f"k{i}")
+        )
+        await mesh.close()
+        await farm.chaos("off")
+        (tmp_path / "spec.json").write_text(spec.model_dump_json(by_alias=True))
+        (tmp_path / "creds.json").write_text(json.dumps(creds))
+        os_env = {"PYTHONPATH": str(REPO_ROOT)}
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(REPLAY_CHILD),
+            str(tmp_path / "state"),
+            farm.url,
+            str(tmp_path / "spec.json"),
+            str(tmp_path / "creds.json"),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **os_env},
+        )
+        assert child.stdout is not None
+        lines: list[str] = []
+        try:
+            for _ in range(20):
+                line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+                if not line:
+                    break
+                lines.append(line)
+                if line == "STALL":
+                    break
+        finally:
+            child.kill()  # SIGKILL: no cleanup, no flush, mid-replay
+            await child.wait()
+        assert lines[-1] == "STALL", lines
+        reopened = await mesh_factory("full-circuit_breaker", name="state")
+        reopened.add_connector(
+            spec,
+            "acme",
+            farm.credentials("svc", "acme"),
+            base_url=farm.url,
+            rate_policy=ONE_ATTEMPT,
+        )
+        before = {e.status for e in await reopened.dlq.list()}
+        report = await reopened.dlq.replay()
+        writes = (await farm.ledger("svc"))["writes"]
+    assert "replaying" in before  # the crash left one entry mid-replay on disk
+    entries = await reopened.dlq.list()
+    assert len(entries) == 6 and {e.status for e in entries} == {"replayed"}
+    assert report.replayed == 4  # two finished before the crash; four (one interrupted) now
+    committed = Counter(w["lookup_value"] for w in writes)
     assert sorted(committed) == sorted(e.idempotency_key for e in entries)
     assert max(committed.values()) == 1
