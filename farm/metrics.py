@@ -163,8 +163,12 @@ class FarmCollector(Collector):
         self._farms: weakref.WeakSet[Farm] = weakref.WeakSet()
 
     def track(self, farm: Farm) -> None:
-        """Export ``farm``'s counters (until it is garbage-collected)."""
+        """Export ``farm``'s counters (until :meth:`forget` or garbage collection)."""
         self._farms.add(farm)
+
+    def forget(self, farm: Farm) -> None:
+        """Stop exporting ``farm`` (it stopped serving)."""
+        self._farms.discard(farm)
 
     def describe(self) -> Iterable[Metric]:
         return list(_families().values())

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from farm import metrics
 from farm.app import FarmApp, create_app
 from farm.spec import ServiceSpec
 
@@ -104,3 +105,4 @@ async def running_farm(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
+        metrics.COLLECTOR.forget(app.farm)

@@ -73,12 +73,17 @@ async def test_unknown_routes_wrong_methods_and_huge_bodies(
     assert reset.status_code == 422 and reset.json()["error"] == "invalid_request"
 
 
-_app = create_app([make_spec(error_profile={"preset": "none"})], admin_token="t" * 20)
+# In-process (no socket) so hypothesis can run many examples quickly; its own service id keeps
+# its counters apart from the farms other tests serve.
+_app = create_app(
+    [make_spec(id="prop", base_path="/prop/v1", error_profile={"preset": "none"})],
+    admin_token="t" * 20,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    path=st.sampled_from(["/shop/v1/customers", "/shop/v1/invoices", "/shop/v1/customers/x"]),
+    path=st.sampled_from(["/prop/v1/customers", "/prop/v1/invoices", "/prop/v1/customers/x"]),
     params=st.dictionaries(
         st.sampled_from(["limit", "cursor", "page", "per_page", "external_id", "junk"]),
         st.text(max_size=12),
@@ -88,7 +93,7 @@ _app = create_app([make_spec(error_profile={"preset": "none"})], admin_token="t"
 async def test_any_query_string_gets_a_json_answer_never_a_500(
     path: str, params: dict[str, str]
 ) -> None:
-    creds = _app.farm.credentials.by_tenant[("shop", "acme")]
+    creds = _app.farm.credentials.by_tenant[("prop", "acme")]
     token = _app.farm.tokens.issue(creds, 3600, None)
     transport = httpx.ASGITransport(app=_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://farm") as client:
