@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -38,7 +39,7 @@ class FarmError(HTTPException):
 
 
 def json_response(
-    content: Any, status: int = 200, headers: dict[str, str] | None = None
+    content: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """orjson bytes as an ``application/json`` response."""
     return Response(orjson.dumps(content), status, headers, media_type="application/json")
