@@ -154,11 +154,12 @@ async def test_without_circuit_breaker_an_outage_is_hammered(run_on_farm) -> Non
         network_profile={},
         tenants=[{"id": "acme"}],
     )
+    # 8 copies: the breaker needs a window of attempts (40) before it may open.
     spec = scenario(
         mode="calm",
-        duration_seconds=4,
+        duration_seconds=6,
         services=["stripe"],
-        workflows=[{"name": "high_volume_read", "concurrency": 2}],
+        workflows=[{"name": "high_volume_read", "concurrency": 8}],
         thresholds={
             "min_retry_success_rate": 0,
             "min_goodput_ratio": 0,

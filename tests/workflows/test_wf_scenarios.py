@@ -20,7 +20,9 @@ from workflows.scorecard import (
 )
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "workflows" / "scenarios").glob("*.yaml"))
-SPECS = {s.id: s for s in load_specs([DEFAULT_CONFIG_DIR])}
+SCENARIO_DIR = Path(__file__).parents[2] / "workflows" / "scenarios"
+#: Preseeded services plus the ones shipped next to the scenarios (e.g. the outage service).
+SPECS = {s.id: s for s in load_specs([DEFAULT_CONFIG_DIR, SCENARIO_DIR / "outage-services"])}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
