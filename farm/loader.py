@@ -43,7 +43,12 @@ class SpecLoadError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser is ~10x faster than the pure-Python one (1,000 specs load in well under a
+# second); fall back where PyYAML was built without it.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
 
 

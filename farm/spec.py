@@ -273,12 +273,14 @@ class ServiceSpec(StrictModel):
                     f"resource '{resource.name}': lookup_field '{resource.lookup_field}' "
                     "is not one of its schema fields"
                 )
-        for resource, fields in self.schema_.fields.items():
-            if resource not in names:
-                raise ValueError(f"schema.fields.{resource} names no resource")
-            for name, kind in fields.items():
+        for resource_name, resource_fields in self.schema_.fields.items():
+            if resource_name not in names:
+                raise ValueError(f"schema.fields.{resource_name} names no resource")
+            for name, kind in resource_fields.items():
                 if kind.startswith("ref:") and kind[4:] not in names:
-                    raise ValueError(f"schema.fields.{resource}.{name}: {kind} names no resource")
+                    raise ValueError(
+                        f"schema.fields.{resource_name}.{name}: {kind} names no resource"
+                    )
         tenant_ids = [t.id for t in self.tenants]
         if len(set(tenant_ids)) != len(tenant_ids):
             raise ValueError("tenant ids must be unique")
