@@ -225,7 +225,11 @@ class ConnectorInstance:
             async with self._idempotency.hold(key):
                 known = await self._idempotency.get(key)
                 if known is not None:
-                    if known.request_hash != req_hash:
+                    if (known.connector_id, known.path, known.request_hash) != (
+                        self.id,
+                        path,
+                        req_hash,
+                    ):
                         raise ClientError(
                             "idempotency key reused with a different request body",
                             connector_id=self.id,
@@ -435,6 +439,25 @@ class ConnectorInstance:
                 retryable=False,
                 maybe_committed=False,
             )
+        try:
+            return await self._attempt_allowed(method, path, params, content, key, retries)
+        except BaseException:
+            # Cancelled (or a bug) before an outcome was recorded: free a half-open probe slot,
+            # or the breaker would wait forever for a probe that never reports.
+            if self._breaker_on:
+                breaker.release_probe()
+            raise
+
+    async def _attempt_allowed(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        content: bytes | None,
+        key: str | None,
+        retries: int,
+    ) -> RawResponse | _Failure:
+        breaker = self.breaker
         headers = dict(self._static_headers)
         if content is not None:
             headers["content-type"] = "application/json"

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aam.errors import AuthExpired, InvalidCredentials
+from aam.errors import InvalidCredentials
 
 #: Refresh this long before expiry (capped at a share of the TTL for short-lived tokens).
 DEFAULT_SKEW_SECONDS = 30.0
@@ -100,7 +100,7 @@ class TokenLifecycle:
         self.connector_id = connector_id
         self._on_issued = on_issued
         self.descriptor = CredentialDescriptor(auth_type="oauth2_client_credentials")
-        self._inflight: asyncio.Future[CredentialDescriptor] | None = None
+        self._inflight: asyncio.Task[CredentialDescriptor] | None = None
         self._background: asyncio.Task[None] | None = None
         self.token_requests = 0
         self._broken: InvalidCredentials | None = None
@@ -152,7 +152,8 @@ class TokenLifecycle:
         return min(self.skew_seconds, d.ttl_seconds * SKEW_SHARE_OF_TTL)
 
     def _refresh_in_background(self) -> None:
-        if self._inflight is None and (self._background is None or self._background.done()):
+        idle = self._inflight is None or self._inflight.done()
+        if idle and (self._background is None or self._background.done()):
             self._background = asyncio.ensure_future(self._background_refresh())
 
     async def _background_refresh(self) -> None:
@@ -163,51 +164,43 @@ class TokenLifecycle:
             return
 
     async def _refresh_single_flight(self) -> CredentialDescriptor:
-        if self._inflight is not None:
-            return await asyncio.shield(self._inflight)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[CredentialDescriptor] = loop.create_future()
-        self._inflight = fut
+        # The request runs in its own task: a caller that is cancelled while waiting does not
+        # cancel the refresh the other callers are waiting for.
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.ensure_future(self._refresh())
+            self._inflight.add_done_callback(_retrieve)
+        return await asyncio.shield(self._inflight)
+
+    async def _refresh(self) -> CredentialDescriptor:
+        self.token_requests += 1
+        if self._on_issued is not None:
+            self._on_issued()
         try:
-            self.token_requests += 1
-            if self._on_issued is not None:
-                self._on_issued()
             issued = await self._fetch()
-        except BaseException as exc:
-            self._inflight = None
-            if isinstance(exc, InvalidCredentials):
-                self._broken = exc  # fail fast from now on: these credentials are wrong
-            if not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # mark retrieved: waiters may be none
+        except InvalidCredentials as exc:
+            self._broken = exc  # fail fast from now on: these credentials are wrong
             raise
-        now = self._clock()
         d = CredentialDescriptor(
             auth_type="oauth2_client_credentials",
             access_token=issued.access_token,
             refresh_token=issued.refresh_token,
-            expires_at=now + issued.expires_in,
+            expires_at=self._clock() + issued.expires_in,
             ttl_seconds=issued.expires_in,
             version=self.descriptor.version + 1,
         )
         self.descriptor = d
-        self._inflight = None
-        fut.set_result(d)
         return d
 
     async def aclose(self) -> None:
-        """Stop a background refresh, if any."""
-        if self._background is not None and not self._background.done():
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._background
+        """Stop a refresh in progress, if any."""
+        for task in (self._background, self._inflight):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
-def auth_expired(connector_id: str | None, attempts: int) -> AuthExpired:
-    """The error for a token the server keeps refusing."""
-    return AuthExpired(
-        "token refused by the server (expired or rotated)",
-        connector_id=connector_id,
-        status=401,
-        attempts=attempts,
-    )
+def _retrieve(task: asyncio.Task[CredentialDescriptor]) -> None:
+    """Mark a finished refresh's exception as seen (its waiters, if any, re-raise it)."""
+    if not task.cancelled():
+        task.exception()

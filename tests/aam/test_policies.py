@@ -216,3 +216,15 @@ async def test_disabled_limiter_never_waits_and_learns_nothing():
     times = await _send_times(limiter, clock, 50)
     assert set(times) == {1000.0}
     assert limiter.rate == 0.0
+
+
+def test_a_probe_slot_released_without_outcome_can_be_taken_again():
+    clock = FakeClock()
+    cb = CircuitBreaker(window=4, min_calls=4, failure_ratio=1.0, open_seconds=1.0, clock=clock)
+    for _ in range(4):
+        cb.record_failure("timeout")
+    clock.now += 1.0
+    assert cb.allow()
+    assert not cb.allow()
+    cb.release_probe()  # e.g. the probe's caller was cancelled
+    assert cb.allow()

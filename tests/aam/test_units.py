@@ -75,8 +75,8 @@ async def test_token_is_refreshed_ahead_of_expiry_with_skew():
     assert (await life.token())[0] == "tok1"
     clock.now += 2  # inside the skew window: old token still served, refresh in background
     assert (await life.token())[0] == "tok1"
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    for _ in range(10):  # let the background refresh task run
+        await asyncio.sleep(0)
     assert calls == 2
     assert (await life.token())[0] == "tok2"
 
@@ -315,3 +315,23 @@ async def test_dlq_keeps_entries_until_replayed(tmp_path: Path):
     statuses = {e.payload["n"]: e.status for e in await dlq.list()}
     assert statuses == {0: "replayed", 1: "replayed", 2: "failed"}
     await store.close()
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_shared_refresh():
+    gate = asyncio.Event()
+    calls = 0
+
+    async def fetch() -> IssuedToken:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return IssuedToken("tok", 60)
+
+    life = TokenLifecycle(fetch)
+    first = asyncio.ensure_future(life.token())
+    second = asyncio.ensure_future(life.token())
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    assert (await second)[0] == "tok"
+    assert calls == 1
