@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import httpx
@@ -464,7 +464,7 @@ async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[
             mesh = await Mesh.open(Path(tmp), AamProfile.parse("full"), seed=42)
             for spec_raw in SPECS:
                 spec = ServiceSpec.model_validate(spec_raw)
-                client = "httpx" if spec.id == "bulkx" else "aiohttp"
+                client: Literal["aiohttp", "httpx"] = "httpx" if spec.id == "bulkx" else "aiohttp"
                 for tenant in spec.tenants:
                     if tenant.id == "blind":
                         # The same service, but the AAM is not told the per-token call limit:

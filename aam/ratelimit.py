@@ -20,8 +20,9 @@ import asyncio
 import email.utils
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: CUBIC constants from the AWS SDKs' adaptive retry mode.
 CUBIC_BETA = 0.7
@@ -130,7 +131,7 @@ class AdaptiveRateLimiter:
         *,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.enabled = enabled
         self._clock = clock

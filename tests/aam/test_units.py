@@ -250,10 +250,12 @@ async def test_idempotency_keys_are_deterministic_per_operation(tmp_path: Path):
     store = await StateStore.open(tmp_path / "s.db")
     keys = IdempotencyStore(store)
     await keys.begin("k", "c", "/p", "h")
-    assert (await keys.get("k")).status == "pending"
+    pending = await keys.get("k")
+    assert pending is not None and pending.status == "pending"
     await keys.complete("k", {"id": 1})
     record = await keys.get("k")
-    assert (record.status, record.response) == ("done", {"id": 1})
+    assert record is not None and (record.status, record.response) == ("done", {"id": 1})
+    assert await keys.get("other") is None
     await store.close()
 
 
@@ -270,7 +272,7 @@ async def test_call_log_batches_rows_and_survives_reopen(tmp_path: Path):
     async with store.conn.execute("SELECT COUNT(*), MIN(ts) FROM call_log") as cur:
         assert await cur.fetchone() == (25, 1.0)
     async with store.conn.execute("PRAGMA journal_mode") as cur:
-        assert (await cur.fetchone())[0] == "wal"
+        assert await cur.fetchone() == ("wal",)
     await store.close()
 
 
