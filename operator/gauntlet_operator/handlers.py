@@ -246,9 +246,11 @@ def launch_scenario(
     **_: Any,
 ) -> None:
     """Start this generation's Job once: validate, resolve services, create Job + ConfigMap."""
-    generation = meta.get("generation")
-    if status.get("observedGeneration") == generation and status.get("jobName"):
-        return  # launched before (e.g. before an operator restart); the Job watch follows it
+    generation = int(meta.get("generation") or 1)
+    job_name = names.runner_job_name(name, generation)
+    launched = status.get("observedGeneration") == generation and status.get("jobName") == job_name
+    if launched and status.get("phase") != ScenarioPhase.Pending.value:
+        return  # under way or over (e.g. an operator restart): the Job watch follows it
     previous = _conditions(status)
     model, problems = validation.validate_scenario(name, spec)
     if model is None:
@@ -289,24 +291,18 @@ def launch_scenario(
     job = manifests.runner_job(
         name,
         namespace,
-        int(generation or 1),
+        generation,
         model.duration_seconds,
         {sid: names.farm_url(rname, namespace) for sid, rname in resource_names.items()},
         [names.farm_name(rname) for rname in resource_names.values()],
         validation.plain(body),
         manifests.PodSettings.from_env(),
     )
-    created, fresh = kube.create_if_absent(api, job)
-    if not fresh:
-        created = api.get(kube.manifest_path(job))  # 409: this generation's Job already exists
-    document = validation.scenario_document(name, spec)
-    kube.create_if_absent(
-        api,
-        manifests.scenario_configmap(name, namespace, int(generation or 1), document, created),
-    )
-    job_name = job["metadata"]["name"]
-    patch.status.update(
-        ScenarioStatus(
+    path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, name)
+    if not launched:
+        # Written before the Job exists, so every event of the Job finds its scenario expecting
+        # it, and nothing written later can overtake the Job's progress.
+        launching = ScenarioStatus(
             phase=ScenarioPhase.Pending,
             observedGeneration=generation,
             mode=model.mode.value,
@@ -317,13 +313,35 @@ def launch_scenario(
                 condition("Running", False, "JobPending", "", previous=previous),
                 condition("Passed", None, "NotFinished", "", previous=previous),
             ],
-        ).to_patch()
+        )
+        api.patch(f"{path}/status", {"status": launching.to_patch()})
+    created, fresh = _existing_job(api, job) if launched else ({}, False)
+    if not created:
+        created, fresh = kube.create_if_absent(api, job)
+    if not fresh and not created:
+        created = api.get(kube.manifest_path(job))  # 409: this generation's Job already exists
+    document = validation.scenario_document(name, spec)
+    kube.create_if_absent(
+        api, manifests.scenario_configmap(name, namespace, generation, document, created)
     )
+    if not fresh:
+        # Adopted (an operator stopped between creating it and recording it): it may have run.
+        _sync_run(api, path, api.get(path), created, namespace)
     logger.info(f"Job {job_name} {'created' if fresh else 'already existed'}")
 
 
+def _existing_job(api: kube.KubeApi, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The recorded Job if it is still there (a restart looks before it leaps)."""
+    try:
+        return api.get(kube.manifest_path(job)), False
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    return {}, False
+
+
 def _supersede_older_runs(
-    api: kube.KubeApi, scenario: str, namespace: str, generation: int | None
+    api: kube.KubeApi, scenario: str, namespace: str, generation: int
 ) -> None:
     """A new spec generation stops the previous generation's run (its Job and ConfigMap)."""
     jobs = api.list(
@@ -350,8 +368,7 @@ def runner_job_changed(
 ) -> None:
     """Follow a runner Job: phase, then the verdict and scorecard from the pod's message."""
     scenario = labels.get(names.LABEL_SCENARIO)
-    generation = labels.get(names.LABEL_GENERATION)
-    if event.get("type") == "DELETED" or not scenario or not generation:
+    if event.get("type") == "DELETED" or not scenario:
         return
     api = kube.api()
     path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, scenario)
@@ -361,19 +378,35 @@ def runner_job_changed(
         if exc.status == 404:
             return
         raise
-    if str(owner["metadata"].get("generation")) != generation:
-        return  # a superseded run, being deleted
+    _sync_run(api, path, owner, validation.plain(body), namespace)
+
+
+def _sync_run(
+    api: kube.KubeApi, path: str, owner: dict[str, Any], job: dict[str, Any], namespace: str
+) -> None:
+    """Write what a scenario's Job says into the scenario's status (if it is its current Job)."""
     status = owner.get("status") or {}
+    name = job["metadata"]["name"]
+    if status.get("jobName") != name or status.get("observedGeneration") != owner["metadata"].get(
+        "generation"
+    ):
+        return  # not (yet, or any more) the Job of the scenario's current generation
     phase = status.get("phase")
-    if phase in {p.value for p in ScenarioPhase if p.finished} and status.get("jobName") == name:
-        return  # the verdict is in; a later event (e.g. TTL deletion) changes nothing
-    job = validation.plain(body)
+    if phase in {p.value for p in ScenarioPhase if p.finished}:
+        return  # the verdict is in; a later event (e.g. a deletion) changes nothing
     pods = api.list(collection_path("v1", "pods", namespace), {"job-name": name})
     state = observe.run_state(job, pods)
+    if phase == state.phase.value and status.get("message") == state.message:
+        return
     previous = _conditions(status)
-    running = state.phase is ScenarioPhase.Running
     conditions = [
-        condition("Running", running, state.reason, state.message, previous=previous),
+        condition(
+            "Running",
+            state.phase is ScenarioPhase.Running,
+            state.reason,
+            state.message,
+            previous=previous,
+        ),
         condition(
             "Passed",
             None if not state.phase.finished else state.phase is ScenarioPhase.Passed,
@@ -384,7 +417,6 @@ def runner_job_changed(
     ]
     update: dict[str, Any] = {
         "phase": state.phase.value,
-        "jobName": name,
         "message": state.message,
         "startTime": state.start_time,
         "completionTime": state.completion_time,
@@ -392,6 +424,4 @@ def runner_job_changed(
         "scorecard": state.scorecard.to_patch() if state.scorecard else None,
         "conditions": _merge_conditions(previous, [c.to_patch() for c in conditions]),
     }
-    if phase == state.phase.value and status.get("message") == state.message:
-        return
     api.patch(f"{path}/status", {"status": update})
