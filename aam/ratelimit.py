@@ -240,12 +240,14 @@ class AdaptiveRateLimiter:
         self.throttle_events += 1
         self._throttled = True
         self._last_max_rate = self._rate
-        self._last_throttle = now
+        # The probe-up clock starts when sending resumes: time spent blocked by Retry-After is
+        # not time spent learning that the new rate is safe.
+        self._last_throttle = max(now, self._blocked_until)
         self._k = (self._last_max_rate * (1 - CUBIC_BETA) / CUBIC_SCALE) ** (1 / 3)
         self._set_rate(self._rate * CUBIC_BETA, now)
 
     def _cubic_rate(self, now: float) -> float:
-        t = now - self._last_throttle
+        t = max(0.0, now - self._last_throttle)
         return CUBIC_SCALE * (t - self._k) ** 3 + self._last_max_rate
 
     def _set_ceiling(self, ceiling: float, burst: float | None, now: float) -> None:
