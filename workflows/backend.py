@@ -459,6 +459,9 @@ def port_is_free(host: str, port: int) -> bool:
     """True when ``host:port`` can be bound right now (checked before starting uvicorn, so a
     taken port is one clear sentence instead of a traceback)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn does: connections in TIME_WAIT from a previous run must not count as taken
+        # (on Linux a port someone is listening on is still refused).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

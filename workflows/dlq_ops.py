@@ -12,7 +12,8 @@ from workflows.runner import ScenarioError
 
 
 def _entry_dict(entry: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(entry) if dataclasses.is_dataclass(entry) else dict(entry)
+    is_instance = dataclasses.is_dataclass(entry) and not isinstance(entry, type)
+    data = dataclasses.asdict(entry) if is_instance else dict(entry)
     data.pop("payload", None)  # bodies can be large and may hold customer data: not listed
     return data
 
@@ -85,7 +86,9 @@ async def replay_entries(
     )
     try:
         report = await mesh.dlq.replay()
-        return dataclasses.asdict(report) if dataclasses.is_dataclass(report) else dict(report)
+        if dataclasses.is_dataclass(report) and not isinstance(report, type):
+            return dataclasses.asdict(report)
+        return dict(report)
     finally:
         await mesh.close()
         await farms.close()

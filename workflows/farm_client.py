@@ -80,9 +80,10 @@ class FarmClient:
             f"/admin/records/{service}/{resource}",
             params={"tenant": tenant, "offset": offset, "limit": limit},
         )
-        if isinstance(data, dict):
-            return list(data.get("records", data.get("data", [])))
-        return list(data)
+        records = data.get("data", []) if isinstance(data, dict) else data
+        if not isinstance(records, list):
+            raise FarmError(f"farm {self.url}: /admin/records answered no record list")
+        return records
 
 
 class FarmSet:

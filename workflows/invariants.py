@@ -273,7 +273,7 @@ def retry_success_rate(evidence: RunEvidence, thresholds: Thresholds) -> Invaria
         for c in evidence.connectors
     )
     surfaced = sum(evidence.journal.surfaced_total(cls) for cls in TRANSIENT_CLASSES)
-    figures = {"transient_faults": faulted, "surfaced": surfaced}
+    figures: dict[str, float] = {"transient_faults": faulted, "surfaced": surfaced}
     if faulted == 0:
         passed = surfaced == 0
         detail = f"no transient faults injected; {surfaced} transient errors surfaced"

@@ -137,3 +137,14 @@ async def test_bad_scenario_requests_get_4xx_with_a_reason(backend: httpx.AsyncC
     assert profile.status_code == 422 and "profile" in profile.json()["detail"]
     assert (await backend.get("/runs/nope")).status_code == 404
     assert (await backend.get("/dlq")).status_code == 404  # no runs yet
+
+
+def test_a_taken_port_is_detected_before_serving() -> None:
+    import socket
+
+    from workflows.backend import port_is_free
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert not port_is_free("127.0.0.1", sock.getsockname()[1])
