@@ -18,7 +18,7 @@ from aam.backoff import Backoff
 PATH = "/svc/v1/items"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPLAY_CHILD = Path(__file__).with_name("replay_child.py")
-FAST = RatePolicy(5000, 5000, max_attempts=8, backoff=Backoff(0.001, 0.01))
+FAST = RatePolicy(5000, 5000, max_attempts=12, backoff=Backoff(0.001, 0.01))
 ONE_ATTEMPT = RatePolicy(5000, 5000, max_attempts=1)
 TWO = RatePolicy(5000, 5000, max_attempts=2, backoff=Backoff(0.001, 0.01))
 
