@@ -176,7 +176,8 @@ async def test_gets_retry_through_flaky_5xx(farm_factory, mesh_factory, profile)
         assert stats.retries == 0
 
 
-async def test_network_drops_and_timeouts_are_classified_right(farm_factory, mesh_factory):
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+async def test_network_drops_and_timeouts_are_classified_right(farm_factory, mesh_factory, client):
     drops = make_spec(id="drops", base_path="/drops", network_profile={"dns_flakiness": 1.0})
     stalls = make_spec(
         id="stalls",
@@ -185,8 +186,14 @@ async def test_network_drops_and_timeouts_are_classified_right(farm_factory, mes
     )
     async with farm_factory([drops, stalls]) as farm:
         mesh = await mesh_factory("full-retries")
-        fast = NetworkProfile(read_timeout=0.2)
-        mesh.add_connector(drops, "acme", farm.credentials("drops", "acme"), base_url=farm.url)
+        fast = NetworkProfile(read_timeout=0.2, http_client=client)
+        mesh.add_connector(
+            drops,
+            "acme",
+            farm.credentials("drops", "acme"),
+            base_url=farm.url,
+            network=NetworkProfile(http_client=client),
+        )
         mesh.add_connector(
             stalls, "acme", farm.credentials("stalls", "acme"), base_url=farm.url, network=fast
         )
