@@ -103,7 +103,7 @@ def no_lost_writes(evidence: RunEvidence) -> InvariantResult:
             in_dlq += 1
             continue
         lost += 1
-        if len(sample) < 5:
+        if len(sample) < 3:
             sample.append(f"{op_id} ({write.connector}, {write.error_class or write.outcome})")
     figures = {"issued": considered, "lost": lost, "in_dlq": in_dlq, "unresolved": unresolved}
     if not considered:

@@ -113,6 +113,10 @@ async def test_a_scenario_runs_in_the_background_and_reports_its_scorecard(
     card = record["scorecard"]
     assert isinstance(card, dict) and card["verdict"] in ("PASSED", "FAILED")
     assert {i["name"] for i in card["invariants"]} >= {"no_lost_writes", "no_duplicate_writes"}
+    metrics = (await backend.get("/metrics")).text
+    for name in ("aam_calls_total", "gauntlet_workflow_runs_total", "gauntlet_scenario_verdict"):
+        assert name in metrics
+    assert 'gauntlet_scenario_invariant_passed{invariant="no_lost_writes"' in metrics
     runs = (await backend.get("/runs")).json()["runs"]
     assert any(r["id"] == run_id and r["verdict"] == card["verdict"] for r in runs)
     dlq = await backend.get("/dlq", params={"run_id": run_id})

@@ -185,3 +185,26 @@ async def test_without_circuit_breaker_an_outage_is_hammered(run_on_farm) -> Non
     assert amplification.passed, amplification
     assert full.verdict == "PASSED", full.invariants
     assert "bounded_load_amplification" in _failed(broken)
+
+
+async def test_a_removed_field_is_refused_by_the_full_aam_and_invented_by_naive(
+    run_on_farm,
+) -> None:  # type: ignore[no-untyped-def]
+    github = with_changes(
+        preseeded("github")[0],
+        drift_schedule=[
+            {"after_calls": 10, "action": "remove", "resource": "repos", "field": "description"}
+        ],
+        rate_limit={"max_rps": 200, "burst": 100},
+    )
+    spec = scenario(
+        mode="calm",
+        duration_seconds=3,
+        services=["github"],
+        workflows=[{"name": "drift_sensitive_read", "concurrency": 2}],
+    )
+    full, naive = await run_on_farm([github], spec, ["full", "naive"])
+    handled = full.invariant("drift_handled")
+    # a removed field cannot be mapped: the AAM refuses and the workflow stops, no wrong data
+    assert handled.passed and handled.figures["refusals"] >= 1, handled
+    assert "drift_handled" in _failed(naive)
