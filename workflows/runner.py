@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import logging
 import secrets
 import time
@@ -234,6 +235,11 @@ class ScenarioRun:
                 wf = get_workflow(run.name)
             except WorkflowConfigError as exc:
                 raise ScenarioError(f"{where}.name: {exc}") from None
+            try:
+                # Bind now so a misspelt parameter is a config error, not a run of failures.
+                inspect.signature(wf.fn).bind(None, **run.params)
+            except TypeError as exc:
+                raise ScenarioError(f"{where}.params: {exc} (workflow {run.name})") from None
             if run.services:
                 for service in run.services:
                     if service not in specs:

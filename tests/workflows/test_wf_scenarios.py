@@ -124,3 +124,19 @@ def test_termination_summary_has_the_contract_keys_and_fits_4_kib() -> None:
     assert json.loads(huge)["invariants_left_out"] > 0
     assert len(huge.encode()) <= TERMINATION_LOG_LIMIT
     assert json.loads(huge)["verdict"] == "FAILED"
+
+
+def test_unknown_workflow_parameters_are_config_errors() -> None:
+    from workflows.runner import RunOptions, ScenarioRun
+    from workflows.scenario import ScenarioSpec
+
+    spec = ScenarioSpec.model_validate(
+        {
+            "name": "x",
+            "services": ["stripe"],
+            "workflows": [{"name": "high_volume_read", "params": {"pagez": 3}}],
+        }
+    )
+    run = ScenarioRun(spec, RunOptions(farm_urls={"*": "http://127.0.0.1:9"}, admin_token=None))
+    with pytest.raises(ScenarioError, match=r"workflows\[0\]\.params"):
+        run._assignments(run._specs())
