@@ -109,6 +109,7 @@ class Mesh:
             seed=self.seed,
         )
         self._connectors[connector_id] = connector
+        self._dlq_changed(connector_id)  # entries left by an earlier process count from the start
         return connector
 
     def connector(self, connector_id: str) -> ConnectorInstance:
@@ -192,6 +193,10 @@ class Mesh:
         connector = self._connectors.get(connector_id)
         if connector is None or self._closed:
             return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # built outside a loop: the gauge is set on the next DLQ change
         task = asyncio.ensure_future(self._refresh_depth(connector))
         self._depth_tasks.add(task)
         task.add_done_callback(self._depth_tasks.discard)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aam_helpers import error_classes, make_spec, run_concurrently
+from prometheus_client import REGISTRY
 
 from aam import RatePolicy, errors
 from aam.backoff import Backoff
@@ -34,6 +35,12 @@ def flaky_writes(supported: bool, rate: float = 0.2):
         },
         idempotency={"supported": supported},
     )
+
+
+async def _depth_gauge() -> float | None:
+    for _ in range(20):  # the gauge is refreshed by a task reading the DLQ table
+        await asyncio.sleep(0.01)
+    return REGISTRY.get_sample_value("aam_dlq_depth", {"connector": "svc:acme", "service": "svc"})
 
 
 async def _writes(farm, mesh, n: int, profile_note: str = ""):
@@ -134,6 +141,7 @@ async def test_failed_writes_go_to_the_dlq_and_replay_once(farm_factory, mesh_fa
         assert {e.error_class for e in entries} == {"server_error"}
         assert all(e.attempts >= 1 and e.idempotency_key for e in entries)
         assert mesh.connector("svc:acme").stats().dlq_entries == 10
+        assert await _depth_gauge() == 10
         await farm.chaos("off")
         # The outage may have left the breaker open: a refused replay keeps the entry pending
         # (nothing lost); once the breaker lets a probe out, the rest goes through.
@@ -148,6 +156,7 @@ async def test_failed_writes_go_to_the_dlq_and_replay_once(farm_factory, mesh_fa
             await asyncio.sleep(min(breaker.retry_in(), 16.0) + 0.01)
         writes = (await farm.ledger("svc"))["writes"]
     assert (replayed, failed) == (10, 0)
+    assert await _depth_gauge() == 0
     assert sorted(w["lookup_value"] for w in writes) == sorted(e.idempotency_key for e in entries)
     assert {e.status for e in await mesh.dlq.list()} == {"replayed"}
 
