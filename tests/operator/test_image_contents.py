@@ -36,7 +36,17 @@ def test_the_wheel_the_dockerfile_installs_holds_every_source_and_data_file(
             REPO / folder, source_tree / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "src"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source_tree),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
