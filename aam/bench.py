@@ -122,6 +122,7 @@ class FarmProcess:
         self.credentials: dict[str, dict[str, dict[str, Any]]] = info["credentials"]
 
     def stop(self) -> None:
+        """Stop the child (our own process, by its handle)."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
@@ -131,18 +132,22 @@ class FarmProcess:
 
 
 class Admin:
+    """The farm's admin API (chaos, status) for the benchmark."""
+
     def __init__(self, farm: FarmProcess) -> None:
         self.client = httpx.AsyncClient(
             base_url=farm.url, headers={"authorization": f"Bearer {farm.admin_token}"}
         )
 
     async def chaos(self, level: str, service: str | None = None) -> None:
+        """Set the chaos level, farm-wide or for one service."""
         body: dict[str, Any] = {"level": level}
         if service:
             body["service"] = service
         (await self.client.post("/admin/chaos", json=body)).raise_for_status()
 
     async def tenant(self, service: str, tenant: str = "acme") -> dict[str, int]:
+        """One tenant's counters from ``GET /admin/status``."""
         r = await self.client.get("/admin/status")
         r.raise_for_status()
         return r.json()["services"][service]["tenants"][tenant]  # type: ignore[no-any-return]
@@ -494,6 +499,7 @@ async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[
 
 
 def cli() -> None:
+    """``python -m aam.bench``: run and print (``--json`` to keep the figures)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput client")
     parser.add_argument("--rate-window", type=float, default=20.0, help="rate-limit window (s)")

@@ -41,6 +41,7 @@ class NetworkProfile:
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
 
     def httpx_timeout(self) -> httpx.Timeout:
+        """The same timeouts as an ``httpx.Timeout``."""
         return httpx.Timeout(
             connect=self.connect_timeout,
             read=self.read_timeout,
@@ -72,9 +73,13 @@ class HttpTransport(Protocol):
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         data: dict[str, str] | None = None,
-    ) -> RawResponse: ...
+    ) -> RawResponse:
+        """Send one request, read the whole body; raise :class:`TransportFailure` on failure."""
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        ...
 
 
 def make_transport(base_url: str, network: NetworkProfile) -> HttpTransport:
@@ -175,6 +180,7 @@ class _SessionFactory:
         return self._session
 
     async def aclose(self) -> None:
+        """Close the session if one was made."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
