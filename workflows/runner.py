@@ -315,12 +315,21 @@ class ScenarioRun:
             state.mkdir(parents=True, exist_ok=True)
             self._mesh = await Mesh.open(state_dir=state, profile=spec.profile, seed=spec.seed)
             try:
-                return await self._run_with_mesh(
+                card = await self._run_with_mesh(
                     specs, assignments, creds, farms, started_wall, TenantCredentials
                 )
+            except FarmError as exc:
+                raise ScenarioError(f"farm failed during the run: {exc}") from None
             finally:
                 with contextlib.suppress(Exception):
                     await self._mesh.close()
+                if self.progress.phase != "done":
+                    # Interrupted or crashed: leave the farm in its starting weather, not in a
+                    # storm nobody is measuring (best effort; the farm may be what failed).
+                    for client in farms.clients_for(spec.services):
+                        with contextlib.suppress(Exception):
+                            await client.set_chaos("calm")
+            return card
         finally:
             metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(0)
             await farms.close()
@@ -511,7 +520,10 @@ class ScenarioRun:
     async def _tick(self, started: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._refresh_progress(started)
-            await self._emit()
+            try:
+                await self._emit()
+            except Exception:  # a broken display must not break the run it displays
+                log.exception("progress callback failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.options.progress_interval)
 
