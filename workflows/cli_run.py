@@ -210,6 +210,8 @@ def run(
     """Run a scenario against the farm and print the scorecard; exit 0 PASSED, 1 FAILED."""
     from aam.profile import AamProfile
 
+    if compare is not None and profile is not None:
+        raise fail_usage("give --profile or --compare, not both")
     try:
         profiles: list[str | None] = list(profiles_from(compare)) if compare else [profile]
         if profile is not None and compare is None:
