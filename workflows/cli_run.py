@@ -417,6 +417,9 @@ def backend_serve(
         __file__
     ).parent
     / "scenarios",
+    configs: Annotated[
+        Path, typer.Option(help="Folder of service spec YAML files.")
+    ] = DEFAULT_CONFIG_DIR,
 ) -> None:
     """Serve the AAM backend API (connectors, workflows, scenario runs, DLQ, metrics)."""
     from workflows.backend import BackendSettings, serve
@@ -426,6 +429,7 @@ def backend_serve(
         admin_token=admin_token(admin_token_file),
         state_dir=state_dir,
         scenarios_dir=scenarios,
+        configs=[configs],
     )
     serve(settings, host=host, port=port)
 
