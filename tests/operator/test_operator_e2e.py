@@ -419,6 +419,24 @@ async def test_a_job_left_by_a_crashed_operator_is_adopted_not_duplicated(
     assert job_creations(cluster) == [job_name, job_name]
 
 
+async def test_deleting_a_running_scenario_leaves_its_job_to_garbage_collection(
+    api: TestApi, cluster: Any, operator: Any
+) -> None:
+    await ready_service(api)
+    await api.create(SCENARIOS, scenario("short-lived"))
+    job_name = (await wait_phase(api, "short-lived", "Pending"))["jobName"]
+    await api.delete(f"{SCENARIOS}/short-lived")
+    assert await api.find(f"{SCENARIOS}/short-lived") is None  # no finalizer holds it
+    job = await api.get(f"{BATCH}/jobs/{job_name}")
+    (ref,) = job["metadata"]["ownerReferences"]
+    assert ref["kind"] == names.SCENARIO_KIND and ref["controller"] is True
+    # The orphaned Job finishing (the emulator has no garbage collector) changes nothing.
+    await finish_job(api, job_name, 0, json.dumps(SUMMARY_PASSED), failed=False)
+    await api.patch(f"{BATCH}/jobs/{job_name}/status", {"status": {"succeeded": 1}})
+    assert await api.find(f"{SCENARIOS}/short-lived") is None
+    assert job_creations(cluster) == [job_name]
+
+
 def test_rbac_grants_exactly_the_calls_the_operator_made(request: pytest.FixtureRequest) -> None:
     """Least privilege, both ways: runs last in this module, over the calls of all tests above."""
     others = [
@@ -432,4 +450,4 @@ def test_rbac_grants_exactly_the_calls_the_operator_made(request: pytest.Fixture
 
 
 #: The tests above that, together, exercise every API call the operator makes.
-EXERCISING_TESTS = 9
+EXERCISING_TESTS = 10

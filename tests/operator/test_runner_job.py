@@ -48,6 +48,32 @@ def owner(kind: str, name: str) -> dict[str, Any]:
     }
 
 
+def writable_paths(job: dict[str, Any], root: Path) -> list[Path]:
+    """Where the pod may write: its emptyDir mounts and the termination log."""
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    empty = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    paths = [root / m["mountPath"].lstrip("/") for m in container["volumeMounts"]]
+    writable = [
+        root / m["mountPath"].lstrip("/")
+        for m in container["volumeMounts"]
+        if m["name"] in empty and not m.get("readOnly")
+    ]
+    assert len(writable) < len(paths)  # the ConfigMap mounts are not writable
+    return [*writable, root / container["terminationMessagePath"].lstrip("/")]
+
+
+def stray_files(root: Path, allowed: list[Path], mounted: set[str]) -> list[Path]:
+    """Files under ``root`` outside the writable places (the mounted ConfigMap keys aside)."""
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and not any(path.is_relative_to(place) for place in allowed)
+        and path.name not in mounted
+    ]
+
+
 def materialize(job: dict[str, Any], files: dict[str, dict[str, str]], root: Path) -> list[str]:
     """Write each mounted ConfigMap's keys under ``root``; return the command, paths rebased."""
     pod = job["spec"]["template"]["spec"]
@@ -156,3 +182,9 @@ async def test_runner_as_the_job_runs_it_writes_the_summary_the_operator_reads(
     assert state.scorecard.mode == "mild" and state.scorecard.seed == 3
     assert state.scorecard.invariants, "the summary lists the invariants"
     assert state.scorecard.attempts and state.scorecard.attempts > 0
+
+    # The root filesystem is read-only in the pod: the runner (whose working directory here is
+    # the fake root) must have written only into its emptyDirs and the termination log.
+    allowed = writable_paths(job, tmp_path)
+    mounted = set().union(*(set(data) for data in files.values()))
+    assert stray_files(tmp_path, allowed, mounted) == []
