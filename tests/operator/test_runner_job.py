@@ -188,3 +188,5 @@ async def test_runner_as_the_job_runs_it_writes_the_summary_the_operator_reads(
     allowed = writable_paths(job, tmp_path)
     mounted = set().union(*(set(data) for data in files.values()))
     assert stray_files(tmp_path, allowed, mounted) == []
+    assert (tmp_path / "tmp" / "scorecard.json").is_file()  # --json went to the /tmp emptyDir
+    assert any((tmp_path / "var" / "lib" / "gauntlet" / "runner").iterdir())  # --state-dir
