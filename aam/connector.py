@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -558,12 +559,15 @@ class ConnectorInstance:
             "client_id": self._credentials.client_id or "",
             "client_secret": self._credentials.client_secret or "",
         }
+        started = time.perf_counter()
         try:
             response = await self.transport.request("POST", self._token_url, data=form)
         except TransportFailure as failure:
+            self._log_row("POST", self._token_url, None, failure.error_class, started)
             cls = CallTimeout if failure.error_class == "timeout" else NetworkError
             raise cls(f"token endpoint: {failure}", connector_id=self.id) from None
         status = response.status_code
+        self._log_row("POST", self._token_url, status, _token_error_class(status), started)
         kw: dict[str, Any] = {"connector_id": self.id, "status": status}
         if status in (400, 401, 403):
             raise InvalidCredentials(
@@ -624,6 +628,17 @@ class ConnectorInstance:
             )
         )
 
+    def _log_row(
+        self, method: str, path: str, status: int | None, error_class: str | None, started: float
+    ) -> None:
+        """A call-log row for a request that is not a data attempt (the token endpoint)."""
+        latency = time.perf_counter() - started
+        path = urlsplit(path).path or path  # an absolute token URL logs as its path
+        now = time.time()
+        self._calllog.record(
+            (self.id, self.tenant, now, method, path, status, error_class, 0, None, latency)
+        )
+
     def _finish(self, started: float, error: AamError | None, *, http: bool = True) -> None:
         elapsed = time.perf_counter() - started
         s = self._stats
@@ -648,6 +663,17 @@ class ConnectorInstance:
             self.metrics.drift[event.action].inc()
             self.drift_log.append(event)
             self._calllog.record_drift(self.id, event)
+
+
+def _token_error_class(status: int) -> str | None:
+    """The error class a token-endpoint answer becomes (``None`` for success)."""
+    if status < 400:
+        return None
+    if status in (400, 401, 403):
+        return "invalid_creds"
+    if status == 429:
+        return "rate_limit"
+    return "server_error" if status >= 500 else "client_error"
 
 
 def _error_code(response: RawResponse) -> str | None:

@@ -165,3 +165,22 @@ async def test_naive_profile_runs_without_any_defence(farm_factory, mesh_factory
     assert stats.retries == 0 and stats.current_rate == 0.0
     assert all(w["idempotency_key"] is None for w in writes)
     assert await mesh.dlq.list() == []
+
+
+async def test_token_requests_are_in_the_call_log_without_the_secret(farm_factory, mesh_factory):
+    spec = make_spec(auth={"type": "oauth2_client_credentials", "rotate_token_every_calls": 3})
+    async with farm_factory([spec]) as farm:
+        mesh = await mesh_factory()
+        creds = farm.credentials("svc", "acme")
+        mesh.add_connector(spec, "acme", creds, base_url=farm.url)
+        for _ in range(7):
+            await mesh.aam_get("svc:acme", PATH)
+        await mesh.flush()
+    db = sqlite3.connect(mesh.store.path)
+    token_rows = db.execute(
+        "SELECT http_status FROM call_log WHERE path = '/oauth2/token'"
+    ).fetchall()
+    db.close()
+    assert token_rows == [(200,), (200,), (200,)]  # one per 3 calls
+    raw = b"".join(p.read_bytes() for p in mesh.store.path.parent.glob(DB_NAME + "*"))
+    assert creds.client_secret is not None and creds.client_secret.encode() not in raw
