@@ -53,7 +53,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
     header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
         "authorization"
     )
-    scheme, _, token = (header or "").rpartition(" ")
+    scheme, _sep, token = (header or "").rpartition(" ")
     return kopf.ConnectionInfo(
         server=config.host,
         ca_path=config.ssl_ca_cert,
@@ -89,7 +89,7 @@ def reconcile_service(
     body: kopf.Body,
     spec: kopf.Spec,
     name: str,
-    namespace: str,
+    namespace: str | None,
     meta: kopf.Meta,
     status: kopf.Status,
     patch: kopf.Patch,
@@ -97,6 +97,7 @@ def reconcile_service(
     **_: Any,
 ) -> None:
     """Validate the spec, then create or update the farm's ConfigMap, Deployment and Service."""
+    assert namespace is not None  # a namespaced resource
     generation = meta.get("generation")
     previous = _conditions(status)
     model, problems = validation.validate_service(spec)
@@ -160,11 +161,11 @@ def reconcile_service(
 
 @kopf.on.event("apps", "v1", "deployments", labels=_FARM_CHILDREN)
 def farm_deployment_changed(
-    event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+    event: kopf.RawEvent, body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
 ) -> None:
     """Copy a farm Deployment's readiness into its SyntheticService's status."""
     service_name = labels.get(names.LABEL_SERVICE)
-    if event.get("type") == "DELETED" or not service_name:
+    if event.get("type") == "DELETED" or not service_name or not namespace:
         return
     api = kube.api()
     path = object_path(names.API_VERSION, names.SERVICE_PLURAL, namespace, service_name)
@@ -238,7 +239,7 @@ def launch_scenario(
     body: kopf.Body,
     spec: kopf.Spec,
     name: str,
-    namespace: str,
+    namespace: str | None,
     meta: kopf.Meta,
     status: kopf.Status,
     patch: kopf.Patch,
@@ -246,6 +247,7 @@ def launch_scenario(
     **_: Any,
 ) -> None:
     """Start this generation's Job once: validate, resolve services, create Job + ConfigMap."""
+    assert namespace is not None  # a namespaced resource
     generation = int(meta.get("generation") or 1)
     job_name = names.runner_job_name(name, generation)
     launched = status.get("observedGeneration") == generation and status.get("jobName") == job_name
@@ -362,13 +364,13 @@ def runner_job_changed(
     event: kopf.RawEvent,
     body: kopf.Body,
     name: str,
-    namespace: str,
+    namespace: str | None,
     labels: kopf.Labels,
     **_: Any,
 ) -> None:
     """Follow a runner Job: phase, then the verdict and scorecard from the pod's message."""
     scenario = labels.get(names.LABEL_SCENARIO)
-    if event.get("type") == "DELETED" or not scenario:
+    if event.get("type") == "DELETED" or not scenario or not namespace:
         return
     api = kube.api()
     path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, scenario)
