@@ -73,7 +73,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             meta.setdefault("namespace", request.namespace)
 
     def _stamp_patch(self, request: rendering.Request) -> None:
-        key = (request.resource, request.namespace, request.name)
+        key: Any = (request.resource, request.namespace, request.name)
         if key not in self.objects or self.objects[key].deleted:
             return  # the emulator answers 404 itself
         current = dict(self.objects[key].raw)
@@ -83,7 +83,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             # The API server's answer to a failed JSON-patch "test": 422, which kopf handles.
             raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc)) from exc
         meta = current.get("metadata", {})
-        stamps = {"resourceVersion": str(next(self._versions))}
+        stamps: dict[str, Any] = {"resourceVersion": str(next(self._versions))}
         if request.subresource is None and patched.get("spec") != current.get("spec"):
             stamps["generation"] = int(meta.get("generation", 1)) + 1
         if isinstance(request.data, dict):
@@ -93,7 +93,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 request.data.append({"op": "add", "path": f"/metadata/{field}", "value": value})
 
     async def _serve_list(self, request: rendering.Request) -> Any:
-        payload = await super()._serve_list(request)
+        payload: Any = await super()._serve_list(request)
         payload["metadata"]["resourceVersion"] = str(next(self._versions))
         return {"apiVersion": "v1", "kind": "List", **payload}
 
