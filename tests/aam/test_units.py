@@ -337,3 +337,16 @@ async def test_a_cancelled_waiter_does_not_cancel_the_shared_refresh():
     gate.set()
     assert (await second)[0] == "tok"
     assert calls == 1
+
+
+def test_pages_of_a_verified_version_still_catch_a_retype_on_the_fast_path():
+    guard = SchemaGuard(SPEC)
+    clean = {"data": [dict(V1), {**V1, "id": "i2"}], "next": None}
+    events: list[DriftEvent] = []
+    assert guard.normalise_body("/svc/v1/items", clean, None, "1", events) is clean
+    assert guard.normalise_body("/svc/v1/items", clean, None, "1", events) is clean  # fast path
+    # The server retypes without bumping the version: the first record's values are checked.
+    sneaky = {"data": [{**V1, "amount": "3.5"}, {**V1, "amount": "4"}], "next": None}
+    out = guard.normalise_body("/svc/v1/items", sneaky, None, "1", events)
+    assert [r["amount"] for r in out["data"]] == [3.5, 4]
+    assert [e.action for e in events] == ["retyped"]
