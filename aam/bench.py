@@ -257,7 +257,37 @@ async def bench_overhead(calls: int) -> dict[str, float]:
         await mesh.flush()
         rows = mesh.calllog.written
         await mesh.close()
-    return {"own_us": own * 1e6, "calllog_rows": float(rows)}
+    return {"own_us": own * 1e6, "calllog_rows": float(rows), **await _calllog_write_cost(2000)}
+
+
+async def _calllog_write_cost(rows: int) -> dict[str, float]:
+    """Wall time per call-log row: one commit per row (default journal) vs WAL batches of 100."""
+    import aiosqlite
+
+    from aam.calllog import _INSERT
+    from aam.store import SCHEMA
+
+    row = ("bulk:acme", "acme", 0.0, "GET", "/bulk/v1/items", 200, None, 0, None, 0.001)
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, wal in (("per_row_commit_us", False), ("batched_wal_us", True)):
+            conn = await aiosqlite.connect(Path(tmp) / f"{name}.db")
+            if wal:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.executescript(SCHEMA)
+            started = time.perf_counter()
+            if wal:
+                for _ in range(rows // 100):
+                    await conn.executemany(_INSERT, [row] * 100)
+                    await conn.commit()
+            else:
+                for _ in range(rows):
+                    await conn.execute(_INSERT, row)
+                    await conn.commit()
+            out[name] = (time.perf_counter() - started) / rows * 1e6
+            await conn.close()
+    return out
 
 
 async def bench_rate_limit(
@@ -396,7 +426,9 @@ def _print(
         f"aam_get / raw aiohttp = {ratio:.2f} (target >= 0.5); "
         f"aam_get / raw httpx = {thr['aam_get']['rps'] / thr['raw httpx']['rps']:.2f}; "
         f"AAM's own CPU per aam_get (in-memory transport, every defence on, call log batched "
-        f"into SQLite: {cpu['calllog_rows']:.0f} rows) = {cpu['own_us']:.1f} us"
+        f"into SQLite: {cpu['calllog_rows']:.0f} rows) = {cpu['own_us']:.1f} us; call-log write "
+        f"per row: {cpu['batched_wal_us']:.1f} us batched (WAL, executemany x100) vs "
+        f"{cpu['per_row_commit_us']:.0f} us committing each row (default journal)"
     )
     b, a = rl["before"], rl["after"]
 

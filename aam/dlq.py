@@ -190,6 +190,15 @@ class DeadLetterQueue:
                 self._on_change(entry.connector_id)
         return report
 
+    async def prune(self, older_than_seconds: float) -> int:
+        """Forget entries replayed longer ago than the retention (pending ones are never lost)."""
+        cur = await self._store.conn.execute(
+            "DELETE FROM dlq WHERE status = 'replayed' AND updated_at < ?",
+            (time.time() - older_than_seconds,),
+        )
+        await self._store.conn.commit()
+        return cur.rowcount
+
     async def _set_status(
         self, entry_id: int, status: str, *, bump: bool = False, error: AamError | None = None
     ) -> None:

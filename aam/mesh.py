@@ -29,6 +29,8 @@ from farm.spec import ServiceSpec
 DB_NAME = "aam.sqlite3"
 #: Forget finished idempotency keys after this long (servers forget theirs too; spec default).
 KEY_RETENTION_SECONDS = 86400.0
+#: Keep replayed DLQ entries this long for inspection; waiting and failed ones stay until handled.
+REPLAYED_RETENTION_SECONDS = 7 * 86400.0
 
 
 class Mesh:
@@ -74,6 +76,7 @@ class Mesh:
         calllog.start()
         mesh = cls(store, profile or AamProfile(), calllog, seed=seed)
         await mesh.idempotency.prune(KEY_RETENTION_SECONDS)
+        await mesh.dlq.prune(REPLAYED_RETENTION_SECONDS)
         return mesh
 
     # -- connectors -------------------------------------------------------------------------------

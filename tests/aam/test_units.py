@@ -350,3 +350,19 @@ def test_pages_of_a_verified_version_still_catch_a_retype_on_the_fast_path():
     out = guard.normalise_body("/svc/v1/items", sneaky, None, "1", events)
     assert [r["amount"] for r in out["data"]] == [3.5, 4]
     assert [e.action for e in events] == ["retyped"]
+
+
+async def test_dlq_prune_forgets_only_old_replayed_entries(tmp_path: Path):
+    store = await StateStore.open(tmp_path / "s.db")
+
+    async def sender(entry):
+        return {}
+
+    dlq = DeadLetterQueue(store, sender)
+    for n in range(3):
+        await dlq.add("c:t", "/p", {"n": n}, f"k{n}", errors.ServerError("boom"))
+    await dlq.replay(limit=2)
+    assert await dlq.prune(older_than_seconds=3600) == 0  # too recent
+    assert await dlq.prune(older_than_seconds=-1) == 2
+    assert [e.payload["n"] for e in await dlq.list()] == [2]  # the waiting one is kept
+    await store.close()
