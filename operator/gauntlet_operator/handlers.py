@@ -10,6 +10,7 @@ Run with ``kopf run --standalone --all-namespaces -m gauntlet_operator.handlers`
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,6 @@ from gauntlet_operator.status import (
     ScenarioPhase,
     ScenarioStatus,
     ServicePhase,
-    ServiceStatus,
     condition,
 )
 
@@ -99,7 +99,8 @@ def reconcile_service(
     """Validate the spec, then create or update the farm's ConfigMap, Deployment and Service."""
     assert namespace is not None  # a namespaced resource
     generation = meta.get("generation")
-    previous = _conditions(status)
+    path = object_path(names.API_VERSION, names.SERVICE_PLURAL, namespace, name)
+    api = kube.api()
     model, problems = validation.validate_service(spec)
     if model is None:
         message = "; ".join(problems)
@@ -107,19 +108,19 @@ def reconcile_service(
             message += " (the farm keeps serving the last valid spec)"
         logger.error(f"spec rejected: {message}")
         kopf.warn(body, reason="InvalidSpec", message=message)
-        invalid = condition(
-            "Ready", False, "InvalidSpec", message, generation=generation, previous=previous
-        )
-        patch.status.update(
-            {
+        with _status_lock(path):
+            previous = _conditions(status)
+            invalid = condition(
+                "Ready", False, "InvalidSpec", message, generation=generation, previous=previous
+            )
+            update = {
                 "phase": ServicePhase.Invalid.value,
                 "observedGeneration": generation,
                 "conditions": [invalid.to_patch()],
             }
-        )
+            api.patch(f"{path}/status", {"status": update})
         return
 
-    api = kube.api()
     owner = validation.plain(body)
     pods = manifests.PodSettings.from_env()
     configmap = manifests.farm_configmap(
@@ -130,73 +131,90 @@ def reconcile_service(
     # Everything is built (and so validated) before the first write: no half-created children.
     kube.create_if_absent(api, manifests.admin_token_secret(namespace))
     kube.create_or_patch(api, configmap)
-    applied = kube.create_or_patch(api, deployment)
+    kube.create_or_patch(api, deployment)
     kube.create_or_patch(api, service)
+    understood = {
+        "observedGeneration": generation,
+        "endpoint": names.farm_url(name, namespace),
+        "serviceId": model.id,
+        "authType": model.auth.type.value,
+        "rateLimitRps": model.rate_limit.max_rps,
+        "schemaVersion": model.schema_.version,
+    }
+    readiness = _sync_service_status(api, path, namespace, name, understood)
+    logger.info(f"farm for {model.id} applied ({readiness})")
 
-    readiness = observe.deployment_readiness(applied)
-    new = ServiceStatus(
-        phase=ServicePhase.Ready if readiness.ready else ServicePhase.Progressing,
-        observedGeneration=generation,
-        endpoint=names.farm_url(name, namespace),
-        replicas=model.replicas,
-        readyReplicas=readiness.ready_replicas,
-        serviceId=model.id,
-        authType=model.auth.type.value,
-        rateLimitRps=model.rate_limit.max_rps,
-        schemaVersion=model.schema_.version,
-        conditions=[
-            condition(
-                "Ready",
-                readiness.ready,
-                readiness.reason,
-                readiness.message,
-                generation=generation,
-                previous=previous,
-            )
-        ],
-    )
-    patch.status.update(new.to_patch())
-    logger.info(f"farm for {model.id} applied ({readiness.message})")
+
+_locks_guard = threading.Lock()
+_locks: dict[str, threading.Lock] = {}
+
+
+def _status_lock(path: str) -> threading.Lock:
+    """One lock per custom resource: read-compute-write of its status never interleaves.
+
+    Handlers run in kopf's thread pool; with the lock, whoever writes last has read the
+    freshest children, so a slow writer cannot put an older state over a newer one.
+    """
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def _sync_service_status(
+    api: kube.KubeApi,
+    path: str,
+    namespace: str,
+    name: str,
+    understood: dict[str, Any] | None = None,
+) -> str:
+    """Write the farm Deployment's current readiness (and, from reconcile, the spec's figures)."""
+    deployment_path = object_path("apps/v1", "deployments", namespace, names.farm_name(name))
+    with _status_lock(path):
+        try:
+            owner = api.get(path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return "owner gone"  # garbage collection takes the children
+            raise
+        status = owner.get("status") or {}
+        if understood is None and status.get("phase") == ServicePhase.Invalid.value:
+            return "spec rejected"  # the rejection message stays until the spec is fixed
+        try:
+            readiness = observe.deployment_readiness(api.get(deployment_path))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return "no Deployment"
+        previous = _conditions(status)
+        ready = condition(
+            "Ready",
+            readiness.ready,
+            readiness.reason,
+            readiness.message,
+            generation=(understood or status).get("observedGeneration"),
+            previous=previous,
+        )
+        update = {
+            **(understood or {}),
+            "phase": (ServicePhase.Ready if readiness.ready else ServicePhase.Progressing).value,
+            "replicas": readiness.replicas,
+            "readyReplicas": readiness.ready_replicas,
+            "conditions": _merge_conditions(previous, [ready.to_patch()]),
+        }
+        if any(status.get(k) != v for k, v in update.items()):
+            api.patch(f"{path}/status", {"status": update})
+        return readiness.message
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=_FARM_CHILDREN)
 def farm_deployment_changed(
-    event: kopf.RawEvent, body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+    event: kopf.RawEvent, namespace: str | None, labels: kopf.Labels, **_: Any
 ) -> None:
-    """Copy a farm Deployment's readiness into its SyntheticService's status."""
+    """Copy a farm Deployment's readiness into its SyntheticService's status (read fresh)."""
     service_name = labels.get(names.LABEL_SERVICE)
     if event.get("type") == "DELETED" or not service_name or not namespace:
         return
-    api = kube.api()
     path = object_path(names.API_VERSION, names.SERVICE_PLURAL, namespace, service_name)
-    try:
-        owner = api.get(path)
-    except ApiError as exc:
-        if exc.status == 404:
-            return  # the owner is gone; garbage collection takes the Deployment
-        raise
-    status = owner.get("status") or {}
-    if status.get("phase") in (None, ServicePhase.Invalid.value):
-        return  # not reconciled yet, or the current spec is rejected: that message stays
-    readiness = observe.deployment_readiness(validation.plain(body))
-    previous = _conditions(status)
-    ready = condition(
-        "Ready",
-        readiness.ready,
-        readiness.reason,
-        readiness.message,
-        generation=status.get("observedGeneration"),
-        previous=previous,
-    )
-    update = {
-        "phase": (ServicePhase.Ready if readiness.ready else ServicePhase.Progressing).value,
-        "replicas": readiness.replicas,
-        "readyReplicas": readiness.ready_replicas,
-        "conditions": _merge_conditions(previous, [ready.to_patch()]),
-    }
-    if all(status.get(k) == v for k, v in update.items()):
-        return
-    api.patch(f"{path}/status", {"status": update})
+    _sync_service_status(kube.api(), path, namespace, service_name)
 
 
 # --- GauntletScenario -------------------------------------------------------------------------
@@ -316,7 +334,8 @@ def launch_scenario(
                 condition("Passed", None, "NotFinished", "", previous=previous),
             ],
         )
-        api.patch(f"{path}/status", {"status": launching.to_patch()})
+        with _status_lock(path):
+            api.patch(f"{path}/status", {"status": launching.to_patch()})
     created, fresh = _existing_job(api, job) if launched else ({}, False)
     if not created:
         created, fresh = kube.create_if_absent(api, job)
@@ -328,7 +347,7 @@ def launch_scenario(
     )
     if not fresh:
         # Adopted (an operator stopped between creating it and recording it): it may have run.
-        _sync_run(api, path, api.get(path), created, namespace)
+        _sync_run(api, path, namespace, job_name)
     logger.info(f"Job {job_name} {'created' if fresh else 'already existed'}")
 
 
@@ -362,41 +381,46 @@ def _supersede_older_runs(
 @kopf.on.event("batch", "v1", "jobs", labels=_RUNNER_CHILDREN)
 def runner_job_changed(
     event: kopf.RawEvent,
-    body: kopf.Body,
     name: str,
     namespace: str | None,
     labels: kopf.Labels,
     **_: Any,
 ) -> None:
-    """Follow a runner Job: phase, then the verdict and scorecard from the pod's message."""
+    """Follow a runner Job: phase, then the verdict and scorecard from the pod's message.
+
+    The event only says which Job moved; its state is read fresh under the scenario's lock.
+    """
     scenario = labels.get(names.LABEL_SCENARIO)
     if event.get("type") == "DELETED" or not scenario or not namespace:
         return
-    api = kube.api()
     path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, scenario)
+    _sync_run(kube.api(), path, namespace, name)
+
+
+def _sync_run(api: kube.KubeApi, path: str, namespace: str, job_name: str) -> None:
+    """Write what a scenario's Job says into the scenario's status (if it is its current Job)."""
+    with _status_lock(path):
+        _sync_run_locked(api, path, namespace, job_name)
+
+
+def _sync_run_locked(api: kube.KubeApi, path: str, namespace: str, job_name: str) -> None:
+    """:func:`_sync_run` with the lock held: fresh scenario, Job and pods in, one status patch."""
     try:
         owner = api.get(path)
+        job = api.get(object_path("batch/v1", "jobs", namespace, job_name))
     except ApiError as exc:
         if exc.status == 404:
-            return
+            return  # the scenario or its Job is gone
         raise
-    _sync_run(api, path, owner, validation.plain(body), namespace)
-
-
-def _sync_run(
-    api: kube.KubeApi, path: str, owner: dict[str, Any], job: dict[str, Any], namespace: str
-) -> None:
-    """Write what a scenario's Job says into the scenario's status (if it is its current Job)."""
     status = owner.get("status") or {}
-    name = job["metadata"]["name"]
-    if status.get("jobName") != name or status.get("observedGeneration") != owner["metadata"].get(
-        "generation"
-    ):
+    if status.get("jobName") != job_name or status.get("observedGeneration") != owner[
+        "metadata"
+    ].get("generation"):
         return  # not (yet, or any more) the Job of the scenario's current generation
     phase = status.get("phase")
     if phase in {p.value for p in ScenarioPhase if p.finished}:
         return  # the verdict is in; a later event (e.g. a deletion) changes nothing
-    pods = api.list(collection_path("v1", "pods", namespace), {"job-name": name})
+    pods = api.list(collection_path("v1", "pods", namespace), {"job-name": job_name})
     state = observe.run_state(job, pods)
     if phase == state.phase.value and status.get("message") == state.message:
         return

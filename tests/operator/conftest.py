@@ -18,6 +18,7 @@ from operator_testkit import (
     VERBS,
     ClusterEmulator,
     TestApi,
+    custom_resource_problems,
     operator_api_calls,
     rbac_grants,
     running_operator,
@@ -39,7 +40,8 @@ def kmock_options() -> dict[str, Any]:
 async def cluster(kmock: ClusterEmulator) -> AsyncIterator[ClusterEmulator]:
     """An emulated cluster with our CRDs' resources declared and one namespace.
 
-    On teardown: every API call the operator made is one its ClusterRole grants.
+    On teardown: every API call the operator made is one its ClusterRole grants, and every
+    stored custom resource (status included) is one the CRD schema accepts.
     """
     for key, (kind, namespaced, subresources) in RESOURCES.items():
         kmock.resources[key] = kmock.ResourceInfo(
@@ -55,6 +57,7 @@ async def cluster(kmock: ClusterEmulator) -> AsyncIterator[ClusterEmulator]:
     SEEN_CALLS.update(calls)
     ungranted = calls - rbac_grants(RBAC)
     assert not ungranted, f"operator calls not granted by {RBAC.name}: {sorted(ungranted)}"
+    assert custom_resource_problems(kmock) == []
 
 
 @pytest.fixture

@@ -219,3 +219,31 @@ def rbac_grants(rbac_file: Path) -> set[tuple[str, str, str]]:
                     for verb in rule["verbs"]:
                         grants.add((group, resource, verb))
     return grants
+
+
+def custom_resource_problems(cluster: ClusterEmulator) -> list[str]:
+    """Stored custom resources (status included) that the CRD schema would reject.
+
+    The emulator validates nothing; a real API server would refuse a status the schema does
+    not allow, so every status the operator wrote is checked here against the generated CRDs.
+    """
+    import jsonschema
+    from gauntlet_operator.schema import as_json_schema
+
+    crd_dir = Path(__file__).resolve().parents[2] / "crds"
+    validators = {}
+    for plural in (names.SERVICE_PLURAL, names.SCENARIO_PLURAL):
+        crd = yaml.safe_load((crd_dir / f"{plural}.yaml").read_text())
+        (version,) = crd["spec"]["versions"]
+        schema = as_json_schema(version["schema"]["openAPIV3Schema"])
+        schema["properties"]["metadata"].pop("additionalProperties", None)
+        validators[plural] = jsonschema.Draft4Validator(schema)
+    problems = []
+    for (resource, _, name), obj in cluster.objects.items():
+        plural = getattr(resource, "plural", None)
+        if plural not in validators or obj.deleted:
+            continue
+        for error in validators[plural].iter_errors(dict(obj.raw)):
+            where = ".".join(str(p) for p in error.absolute_path)
+            problems.append(f"{plural}/{name}: {where}: {error.message}")
+    return problems
