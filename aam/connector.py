@@ -18,13 +18,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from aam.calllog import CallLog
 from aam.circuit import CircuitBreaker, CircuitState
-from aam.credentials import IssuedToken, TenantCredentials, TokenLifecycle
+from aam.credentials import TenantCredentials, TokenLifecycle
 from aam.dlq import DeadLetterQueue
 from aam.drift import DriftEvent, SchemaGuard
 from aam.errors import (
@@ -45,7 +44,14 @@ from aam.profile import AamProfile, Defence
 from aam.ratelimit import AdaptiveRateLimiter, parse_retry_after
 from aam.retry_budget import RetryBudget
 from aam.stats import ConnectorStats, StatsRecorder
-from aam.transport import NetworkProfile, RawResponse, TransportFailure, make_transport
+from aam.token_grant import ClientCredentialsGrant
+from aam.transport import (
+    NetworkProfile,
+    RawResponse,
+    TransportFailure,
+    error_code,
+    make_transport,
+)
 from farm.spec import AuthType, ServiceSpec
 
 #: Error classes a retry can help with (the server or the path to it may recover).
@@ -143,9 +149,16 @@ class ConnectorInstance:
         if self._auth_type is AuthType.oauth2_client_credentials:
             if not (credentials.client_id and credentials.client_secret):
                 raise ValueError(f"{self.id}: an OAuth2 service needs client_id and client_secret")
-            self._token_url = credentials.token_url or "/oauth2/token"
+            grant = ClientCredentialsGrant(
+                self.transport,
+                credentials.token_url or "/oauth2/token",
+                credentials.client_id,
+                credentials.client_secret,
+                connector_id=self.id,
+                log=self._log_token_request,
+            )
             self.lifecycle = TokenLifecycle(
-                self._fetch_token,
+                grant,
                 refresh=profile.has(Defence.token_refresh),
                 clock=clock,
                 connector_id=self.id,
@@ -515,7 +528,7 @@ class ConnectorInstance:
         self, response: RawResponse, version: int | None, key: str | None
     ) -> _Failure:
         status = response.status_code
-        reason = _error_code(response)
+        reason = error_code(response)
         where = f"{response.method} {response.path} -> {status}"
         kw: dict[str, Any] = {"connector_id": self.id, "status": status, "reason": reason}
         if status == 401:
@@ -551,43 +564,6 @@ class ConnectorInstance:
             # The first send of this key is still being processed: ask again shortly.
             return _Failure(ClientError(f"{where} ({reason})", **kw), True, True)
         return _Failure(ClientError(f"{where} ({reason})", **kw), False, False)
-
-    # -- auth -------------------------------------------------------------------------------------
-    async def _fetch_token(self) -> IssuedToken:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._credentials.client_id or "",
-            "client_secret": self._credentials.client_secret or "",
-        }
-        started = time.perf_counter()
-        try:
-            response = await self.transport.request("POST", self._token_url, data=form)
-        except TransportFailure as failure:
-            self._log_row("POST", self._token_url, None, failure.error_class, started)
-            cls = CallTimeout if failure.error_class == "timeout" else NetworkError
-            raise cls(f"token endpoint: {failure}", connector_id=self.id) from None
-        status = response.status_code
-        self._log_row("POST", self._token_url, status, _token_error_class(status), started)
-        kw: dict[str, Any] = {"connector_id": self.id, "status": status}
-        if status in (400, 401, 403):
-            raise InvalidCredentials(
-                f"token endpoint refused the credentials ({_error_code(response)})", **kw
-            )
-        if status == 429:
-            raise RateLimited("token endpoint rate limited", **kw)
-        if status >= 500:
-            raise ServerError("token endpoint failed", **kw)
-        if status >= 400:
-            raise ClientError(f"token endpoint answered {status}", **kw)
-        try:
-            payload = orjson.loads(response.content)
-            return IssuedToken(
-                access_token=str(payload["access_token"]),
-                expires_in=float(payload.get("expires_in") or 3600),
-                refresh_token=payload.get("refresh_token"),
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise ServerError("token endpoint sent an unusable answer", **kw) from None
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _decode(self, response: RawResponse) -> Any:
@@ -628,15 +604,13 @@ class ConnectorInstance:
             )
         )
 
-    def _log_row(
-        self, method: str, path: str, status: int | None, error_class: str | None, started: float
+    def _log_token_request(
+        self, path: str, status: int | None, error_class: str | None, latency: float
     ) -> None:
-        """A call-log row for a request that is not a data attempt (the token endpoint)."""
-        latency = time.perf_counter() - started
-        path = urlsplit(path).path or path  # an absolute token URL logs as its path
+        """A call-log row for a token request (not a data attempt: no stats, no attempt metric)."""
         now = time.time()
         self._calllog.record(
-            (self.id, self.tenant, now, method, path, status, error_class, 0, None, latency)
+            (self.id, self.tenant, now, "POST", path, status, error_class, 0, None, latency)
         )
 
     def _finish(self, started: float, error: AamError | None, *, http: bool = True) -> None:
@@ -663,29 +637,6 @@ class ConnectorInstance:
             self.metrics.drift[event.action].inc()
             self.drift_log.append(event)
             self._calllog.record_drift(self.id, event)
-
-
-def _token_error_class(status: int) -> str | None:
-    """The error class a token-endpoint answer becomes (``None`` for success)."""
-    if status < 400:
-        return None
-    if status in (400, 401, 403):
-        return "invalid_creds"
-    if status == 429:
-        return "rate_limit"
-    return "server_error" if status >= 500 else "client_error"
-
-
-def _error_code(response: RawResponse) -> str | None:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(body, dict):
-        code = body.get("error")
-        if isinstance(code, str):
-            return code[:80]
-    return None
 
 
 __all__ = ["CircuitState", "ConnectorInstance", "NetworkProfile", "RatePolicy"]

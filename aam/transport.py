@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 import httpx
+import orjson
 from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
 
 
@@ -80,6 +81,19 @@ class HttpTransport(Protocol):
     async def aclose(self) -> None:
         """Close the connection pool."""
         ...
+
+
+def error_code(response: RawResponse) -> str | None:
+    """The ``error`` field of a JSON error body (``{"error": "invalid_token", ...}``), if any."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict):
+        code = body.get("error")
+        if isinstance(code, str):
+            return code[:80]
+    return None
 
 
 def make_transport(base_url: str, network: NetworkProfile) -> HttpTransport:
