@@ -16,7 +16,6 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,20 +27,18 @@ from aam.dlq import DeadLetterQueue
 from aam.drift import DriftEvent, SchemaGuard
 from aam.errors import (
     AamError,
-    AuthExpired,
     CallTimeout,
     ClientError,
-    InvalidCredentials,
     NetworkError,
-    RateLimited,
     ServerError,
     error_type,
 )
 from aam.idempotency import IdempotencyStore, derive_key, random_key, request_hash
 from aam.metrics import ConnectorMetrics, attempt_result
+from aam.outcome import Failure, Found, classify_status
 from aam.policy import RatePolicy
 from aam.profile import AamProfile, Defence
-from aam.ratelimit import AdaptiveRateLimiter, parse_retry_after
+from aam.ratelimit import AdaptiveRateLimiter
 from aam.retry_budget import RetryBudget
 from aam.stats import ConnectorStats, StatsRecorder
 from aam.token_grant import ClientCredentialsGrant
@@ -49,7 +46,6 @@ from aam.transport import (
     NetworkProfile,
     RawResponse,
     TransportFailure,
-    error_code,
     make_transport,
 )
 from farm.spec import AuthType, ServiceSpec
@@ -61,24 +57,6 @@ MAX_AUTH_RETRIES = 2
 #: Safety bound on pages one ``paginate`` call follows.
 MAX_PAGES = 100_000
 _JSON = {"content-type": "application/json", "accept": "application/json"}
-
-
-@dataclass
-class _Failure:
-    """An attempt that did not succeed, and what may be done about it."""
-
-    error: AamError
-    retryable: bool
-    maybe_committed: bool  # could a write have taken effect on the server?
-    auth_version: int | None = None  # set for a 401 on an OAuth2 token
-    retry_after: float | None = None
-
-
-@dataclass
-class _Found:
-    """A record found by lookup: an earlier ambiguous write did take effect."""
-
-    record: dict[str, Any]
 
 
 class ConnectorInstance:
@@ -317,7 +295,7 @@ class ConnectorInstance:
                 value = key
             lookup_value = value
 
-            async def recover() -> _Found | _Failure | None:
+            async def recover() -> Found | Failure | None:
                 return await self._lookup(path, lookup_field, lookup_value)
 
         # With a key the server dedupes (or the lookup does): any retryable failure may be
@@ -334,7 +312,7 @@ class ConnectorInstance:
             recover=recover,
             lookup_first=lookup_first and recover is not None,
         )
-        record = outcome.record if isinstance(outcome, _Found) else self._decode(outcome)
+        record = outcome.record if isinstance(outcome, Found) else self._decode(outcome)
         events: list[DriftEvent] = []
         where = self.guard.route(path)
         if where is not None and isinstance(record, dict):
@@ -343,17 +321,17 @@ class ConnectorInstance:
         self._record_drift(events)
         return record  # type: ignore[no-any-return]
 
-    async def _lookup(self, path: str, field: str, value: Any) -> _Found | _Failure | None:
+    async def _lookup(self, path: str, field: str, value: Any) -> Found | Failure | None:
         outcome = await self._attempt("GET", path, {field: value}, None, None)
-        if isinstance(outcome, _Failure):
+        if isinstance(outcome, Failure):
             return outcome
         try:
             body = self._decode(outcome)
         except AamError as exc:
-            return _Failure(exc, retryable=True, maybe_committed=True)
+            return Failure(exc, retryable=True, maybe_committed=True)
         records = body.get("data") if isinstance(body, dict) else None
         if records:
-            return _Found(records[0])
+            return Found(records[0])
         return None
 
     async def _dead_letter(
@@ -379,14 +357,14 @@ class ConnectorInstance:
         write_retry_ok: bool,
         recover: Callable[[], Any] | None = None,
         lookup_first: bool = False,
-    ) -> RawResponse | _Found:
+    ) -> RawResponse | Found:
         attempts = 0
         retries = 0
         refused_version = -1
         auth_retries = 0
         max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
         while True:
-            outcome: RawResponse | _Failure | _Found | None = None
+            outcome: RawResponse | Failure | Found | None = None
             if lookup_first and recover is not None:
                 outcome = await recover()
                 if outcome is None:
@@ -394,7 +372,7 @@ class ConnectorInstance:
             if outcome is None:
                 outcome = await self._attempt(method, path, params, content, key, retries)
             attempts += 1
-            if not isinstance(outcome, _Failure):
+            if not isinstance(outcome, Failure):
                 return outcome
             failure = outcome
             failure.error.attempts = attempts
@@ -439,12 +417,12 @@ class ConnectorInstance:
         content: bytes | None,
         key: str | None,
         retries: int = 0,
-    ) -> RawResponse | _Failure:
+    ) -> RawResponse | Failure:
         breaker = self.breaker
         if self._breaker_on and not breaker.allow():
             self.metrics.circuit.set(int(breaker.state))
             cls = error_type(breaker.last_failure_class)
-            return _Failure(
+            return Failure(
                 cls(
                     f"circuit open for {self.id} (last failure: {breaker.last_failure_class})",
                     connector_id=self.id,
@@ -470,7 +448,7 @@ class ConnectorInstance:
         content: bytes | None,
         key: str | None,
         retries: int,
-    ) -> RawResponse | _Failure:
+    ) -> RawResponse | Failure:
         breaker = self.breaker
         headers = dict(self._static_headers)
         if content is not None:
@@ -484,7 +462,7 @@ class ConnectorInstance:
             except AamError as exc:
                 if self._breaker_on:
                     breaker.release_probe()
-                return _Failure(exc, exc.error_class in RETRYABLE, maybe_committed=False)
+                return Failure(exc, exc.error_class in RETRYABLE, maybe_committed=False)
             headers["authorization"] = f"Bearer {token}"
         sent_at = await self.limiter.acquire()
         started = time.perf_counter()
@@ -499,7 +477,7 @@ class ConnectorInstance:
                 breaker.record_failure(failure.error_class)
                 self.metrics.circuit.set(int(breaker.state))
             cls = CallTimeout if failure.error_class == "timeout" else NetworkError
-            return _Failure(
+            return Failure(
                 cls(str(failure), connector_id=self.id, reason=failure.detail[:80]),
                 retryable=True,
                 maybe_committed=failure.maybe_sent,
@@ -513,7 +491,15 @@ class ConnectorInstance:
                 breaker.record_success()
             self.budget.deposit()
             return response
-        failure_ = self._classify_status(response, version, key)
+        failure_ = classify_status(
+            response,
+            connector_id=self.id,
+            token_version=version,
+            oauth=self.lifecycle is not None,
+            idempotency_key=key,
+        )
+        if status == 429:
+            self._stats.rate_limited += 1
         self._log_attempt(method, path, status, failure_.error.error_class, retries, key, latency)
         if self._breaker_on:
             if status >= 500:
@@ -523,47 +509,6 @@ class ConnectorInstance:
             self.metrics.circuit.set(int(breaker.state))
         self.metrics.rate.set(self.limiter.rate)
         return failure_
-
-    def _classify_status(
-        self, response: RawResponse, version: int | None, key: str | None
-    ) -> _Failure:
-        status = response.status_code
-        reason = error_code(response)
-        where = f"{response.method} {response.path} -> {status}"
-        kw: dict[str, Any] = {"connector_id": self.id, "status": status, "reason": reason}
-        if status == 401:
-            if self.lifecycle is not None:
-                return _Failure(
-                    AuthExpired(f"{where}: token refused ({reason})", **kw),
-                    retryable=False,
-                    maybe_committed=False,
-                    auth_version=version,
-                )
-            return _Failure(InvalidCredentials(f"{where}: credentials refused", **kw), False, False)
-        if status == 403:
-            error = InvalidCredentials(f"{where}: forbidden ({reason})", **kw)
-            return _Failure(error, False, False)
-        if status == 429:
-            self._stats.rate_limited += 1
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            return _Failure(
-                RateLimited(f"{where}: rate limited", retry_after=retry_after, **kw),
-                retryable=True,
-                maybe_committed=False,
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            return _Failure(
-                ServerError(f"{where} ({reason})", **kw),
-                retryable=True,
-                maybe_committed=True,
-                retry_after=retry_after,
-            )
-        if status == 409 and key is not None and reason == "idempotency_key_in_flight":
-            # The first send of this key is still being processed: ask again shortly.
-            return _Failure(ClientError(f"{where} ({reason})", **kw), True, True)
-        return _Failure(ClientError(f"{where} ({reason})", **kw), False, False)
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _decode(self, response: RawResponse) -> Any:

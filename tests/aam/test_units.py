@@ -366,3 +366,33 @@ async def test_dlq_prune_forgets_only_old_replayed_entries(tmp_path: Path):
     assert await dlq.prune(older_than_seconds=-1) == 2
     assert [e.payload["n"] for e in await dlq.list()] == [2]  # the waiting one is kept
     await store.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "oauth", "key", "expected"),
+    [
+        (401, b'{"error": "invalid_token"}', True, None, ("auth_expired", False, False)),
+        (401, b'{"error": "invalid_token"}', False, None, ("invalid_creds", False, False)),
+        (403, b'{"error": "forbidden"}', True, None, ("invalid_creds", False, False)),
+        (429, b'{"error": "rate_limited"}', True, None, ("rate_limit", True, False)),
+        (503, b'{"error": "injected_fault"}', True, None, ("server_error", True, True)),
+        (409, b'{"error": "idempotency_key_in_flight"}', True, "k", ("client_error", True, True)),
+        (422, b'{"error": "idempotency_key_reuse"}', True, "k", ("client_error", False, False)),
+        (404, b"not json", True, None, ("client_error", False, False)),
+    ],
+)
+def test_every_error_answer_maps_to_one_class_and_a_retry_decision(
+    status, body, oauth, key, expected
+):
+    from aam.outcome import classify_status
+    from aam.transport import RawResponse
+
+    response = RawResponse(status, {"retry-after": "1"}, body, "POST", "/svc/v1/items")
+    failure = classify_status(
+        response, connector_id="svc:acme", token_version=3, oauth=oauth, idempotency_key=key
+    )
+    got = (failure.error.error_class, failure.retryable, failure.maybe_committed)
+    assert got == expected
+    assert failure.error.status == status and failure.error.connector_id == "svc:acme"
+    if expected[0] == "auth_expired":
+        assert failure.auth_version == 3
