@@ -93,7 +93,6 @@ def crds(
 
 
 # The runner commands (run, runs, dlq, backend, demo) register themselves on ``app``.
+# Run as ``python -m workflows`` (workflows/__main__.py), not ``-m workflows.cli``: that would
+# make a second module object whose ``app`` the runner commands never register on.
 from workflows import cli_run  # noqa: E402, F401
-
-if __name__ == "__main__":
-    app()

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from farm_helpers import make_spec
 
 from farm.server import RunningFarm, running_farm
 from farm.spec import ServiceSpec
-from tests.farm.farm_helpers import make_spec
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from farm_helpers import admin_headers, auth_headers, make_spec
 
 from farm.app import ADMIN_TOKEN_ENV
 from farm.server import RunningFarm, running_farm
-from tests.farm.farm_helpers import admin_headers, auth_headers, make_spec
 
 ADMIN_CALLS = [
     ("GET", "/admin/status", None),

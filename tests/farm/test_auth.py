@@ -7,9 +7,9 @@ from urllib.parse import quote_plus
 
 import httpx
 import pytest
+from farm_helpers import admin_headers, get_token, make_spec
 
 from farm.server import RunningFarm, running_farm
-from tests.farm.farm_helpers import admin_headers, get_token, make_spec
 
 TOKEN = "/oauth2/token"
 

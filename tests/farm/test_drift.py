@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from farm_helpers import admin_headers, auth_headers, make_spec
 
 from farm.drift import retype
 from farm.server import running_farm
-from tests.farm.farm_helpers import admin_headers, auth_headers, make_spec
 
 
 def _drift(*steps: dict[str, Any]):  # type: ignore[no-untyped-def]

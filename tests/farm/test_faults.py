@@ -7,10 +7,10 @@ from collections import Counter
 
 import httpx
 import pytest
+from farm_helpers import admin_headers, auth_headers, make_spec, outcome
 
 from farm.chaos import LEVELS, ChaosLevel, FaultDice, FaultKind, fault_rates
 from farm.server import running_farm
-from tests.farm.farm_helpers import admin_headers, auth_headers, make_spec, outcome
 
 QUIET = {"preset": "none"}
 

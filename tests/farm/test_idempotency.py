@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from farm_helpers import admin_headers, auth_headers, make_spec
 
 from farm.clock import Clock
 from farm.idempotency import IdempotencyStore, StoredResponse, Verdict
 from farm.server import RunningFarm, running_farm
-from tests.farm.farm_helpers import admin_headers, auth_headers, make_spec
 
 BODY = {"customer_id": "cus_000002", "amount": 42.0, "external_id": "op-7"}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from farm_helpers import auth_headers, make_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from farm.app import create_app
 from farm.server import RunningFarm
-from tests.farm.farm_helpers import auth_headers, make_spec
 
 
 @pytest.mark.parametrize(

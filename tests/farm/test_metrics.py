@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from farm_helpers import auth_headers
 from prometheus_client.parser import text_string_to_metric_families
 
 from farm import metrics
 from farm.server import RunningFarm
-from tests.farm.farm_helpers import auth_headers
 
 
 async def _scrape(client: httpx.AsyncClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

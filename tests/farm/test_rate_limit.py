@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import httpx
+from farm_helpers import admin_headers, auth_headers, make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm.ratelimit import TokenBucket
 from farm.server import running_farm
-from tests.farm.farm_helpers import admin_headers, auth_headers, make_spec
 
 
 def test_bucket_allows_a_burst_then_the_steady_rate() -> None:

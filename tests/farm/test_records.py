@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from farm_helpers import make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from farm.pagination import PaginationError, decode_cursor, encode_cursor, parse_page_request
 from farm.records import RecordStore, index_of, record_id
 from farm.spec import Pagination, PaginationStyle
-from tests.farm.farm_helpers import make_spec
 
 
 def _store(seed: int) -> RecordStore:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
+from farm_helpers import admin_headers, get_token
 
 from farm.server import RunningFarm
-from tests.farm.farm_helpers import admin_headers, get_token
 
 
 async def test_running_farm_exposes_url_token_and_credentials(

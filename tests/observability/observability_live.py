@@ -1,24 +1,21 @@
 """A live stack for the observability tests: farm + AAM backend, Pushgateway, Prometheus.
 
 Everything listens on 127.0.0.1 at ports picked by the OS; the processes started here are
-stopped by PID in ``close()``. The farm and the backend run in one background thread with its own
-event loop, so Prometheus can scrape them while the test thread blocks on HTTP calls.
+stopped by PID in ``close()``. The farm and the backend run as ``gauntlet`` child processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import yaml
 from observability_support import ROOT, RULES_FILE
 
@@ -47,10 +44,12 @@ def wait_until(check: Any, *, timeout: float, interval: float = 0.2, what: str) 
 class Process:
     """A child process we started, stopped by its PID."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         self._log_file = log.open("wb")
-        self.popen = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            args, stdout=self._log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
 
     def assert_running(self) -> None:
         if self.popen.poll() is not None:
@@ -161,75 +160,53 @@ class Pushgateway:
 
 
 class GauntletStack:
-    """The farm (all preseeded services) and the AAM backend, served from a background thread."""
+    """The farm (all preseeded services) and the AAM backend, each its own ``gauntlet`` process.
+
+    Separate processes, as in production: each exposes only its own metrics registry, so series
+    left in this test process by other tests cannot leak into what Prometheus scrapes.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.farm_url = ""
-        self.backend_url = ""
+        farm_port, backend_port = free_port(), free_port()
+        self.farm_url = f"http://127.0.0.1:{farm_port}"
+        self.backend_url = f"http://127.0.0.1:{backend_port}"
         self.admin_token = ""
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="gauntlet-stack", daemon=True)
+        self._farm_args = [
+            *GAUNTLET, "farm", "serve", "--configs", str(ROOT / "farm/configs"),
+            "--host", "127.0.0.1", "--port", str(farm_port), "--seed", "42",
+            "--state-dir", str(state_dir / "farm"),
+        ]  # fmt: skip
+        self._backend_args = [
+            *GAUNTLET, "backend", "serve", "--host", "127.0.0.1", "--port", str(backend_port),
+            "--farm-url", self.farm_url, "--admin-token-file", str(state_dir / "farm/admin-token"),
+            "--state-dir", str(state_dir / "backend"),
+        ]  # fmt: skip
+        self._processes: list[Process] = []
 
     def start(self, timeout: float = 30) -> None:
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error is not None:
-            raise RuntimeError(f"stack did not start: {self._error!r}")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test thread through start()
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        from farm.loader import DEFAULT_CONFIG_DIR, load_specs
-        from farm.server import running_farm
-        from workflows.backend import BackendSettings, create_app
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        specs = load_specs([DEFAULT_CONFIG_DIR])
-        async with running_farm(specs, seed=42, state_dir=self.state_dir / "farm") as farm:
-            settings = BackendSettings(
-                farm_urls={"*": farm.url},
-                admin_token=farm.admin_token,
-                state_dir=self.state_dir / "backend",
-            )
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(settings),
-                    host="127.0.0.1",
-                    port=0,
-                    log_level="warning",
-                    access_log=False,
-                )
-            )
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-            task = asyncio.create_task(server.serve())
-            for _ in range(500):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            if not server.started:
-                task.result()
-                raise RuntimeError("backend did not start")
-            port = server.servers[0].sockets[0].getsockname()[1]
-            self.farm_url, self.admin_token = farm.url, farm.admin_token
-            self.backend_url = f"http://127.0.0.1:{port}"
-            self._ready.set()
-            await self._stop.wait()
-            server.should_exit = True
-            await asyncio.wait_for(task, timeout=15)
+        env = {k: v for k, v in os.environ.items() if k != "GAUNTLET_ADMIN_TOKEN"}
+        farm = Process(self._farm_args, self.state_dir / "farm.log", env=env)
+        self._processes.append(farm)
+        wait_until(lambda: _healthy(farm, f"{self.farm_url}/healthz"), timeout=timeout, what="farm")
+        self.admin_token = (self.state_dir / "farm/admin-token").read_text().strip()
+        backend = Process(self._backend_args, self.state_dir / "backend.log", env=env)
+        self._processes.append(backend)
+        wait_until(
+            lambda: _healthy(backend, f"{self.backend_url}/health"), timeout=timeout, what="backend"
+        )
 
     def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+        for process in reversed(self._processes):
+            process.stop()
+
+
+GAUNTLET = [sys.executable, "-m", "workflows"]
+
+
+def _healthy(process: Process, url: str) -> bool:
+    process.assert_running()
+    return httpx.get(url, timeout=2).status_code == 200
 
 
 def run_cli_scenario(
