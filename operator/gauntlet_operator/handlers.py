@@ -5,6 +5,9 @@ Run with ``kopf run --standalone --all-namespaces -m gauntlet_operator.handlers`
 - ``SyntheticService`` -> ConfigMap + Deployment + Service (the farm); status from the Deployment.
 - ``GauntletScenario`` -> one Job per generation (deterministic name: a retry or a restarted
   operator gets 409 and carries on); status from the Job and its pod's termination message.
+
+Status that follows children (readiness, run phase) is written under one lock per resource
+from freshly read objects, so concurrent handlers cannot put an older state over a newer one.
 """
 
 from __future__ import annotations
@@ -92,7 +95,6 @@ def reconcile_service(
     namespace: str | None,
     meta: kopf.Meta,
     status: kopf.Status,
-    patch: kopf.Patch,
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
