@@ -40,7 +40,7 @@ def gauntlet_command() -> list[str]:
     found = shutil.which("gauntlet")
     if found:
         return [found]
-    return [sys.executable, "-c", "from workflows.cli import app; app()"]
+    return [sys.executable, "-m", "workflows"]
 
 
 class Child:
