@@ -224,3 +224,48 @@ def test_dockerfile_passes_hadolint_and_runs_as_a_numeric_non_root_user() -> Non
     (operator_deployment,) = load_all((KIND / "operator" / "deployment.yaml").read_text())
     run_as = operator_deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
     assert str(run_as) == users[-1].split(":")[0]
+
+
+def deployment_in(path: Path, name: str) -> dict[str, Any]:
+    return next(
+        d
+        for d in load_all(path.read_text())
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == name
+    )
+
+
+def test_prometheus_and_grafana_read_their_files_where_they_are_mounted() -> None:
+    monitoring = yaml.safe_load((KIND / "monitoring" / "kustomization.yaml").read_text())
+    generated = {
+        g["name"]: [Path(f).name for f in g["files"]] for g in monitoring["configMapGenerator"]
+    }
+
+    prometheus = deployment_in(KIND / "monitoring" / "prometheus.yaml", "prometheus")
+    pod = prometheus["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v}
+    mounts = {m["mountPath"]: volumes.get(m["name"]) for m in container["volumeMounts"]}
+    config_file = Path(
+        next(a for a in container["args"] if a.startswith("--config.file=")).split("=", 1)[1]
+    )
+    assert config_file.name in generated[mounts[str(config_file.parent)]]
+    config = yaml.safe_load((KIND / "monitoring" / "prometheus.yml").read_text())
+    (rules_glob,) = config["rule_files"]
+    assert generated[mounts[str(Path(rules_glob).parent)]], "the rules ConfigMap has files"
+    # No mount inside another ConfigMap mount (the kubelet cannot create the mount point).
+    for outer, outer_cm in mounts.items():
+        for inner in mounts:
+            assert outer_cm is None or inner == outer or not inner.startswith(outer + "/")
+
+    grafana = deployment_in(KIND / "monitoring" / "grafana.yaml", "grafana")
+    (container,) = grafana["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    home = Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    grafana_pod = grafana["spec"]["template"]["spec"]
+    volumes = {v["name"]: v.get("configMap", {}).get("name") for v in grafana_pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    assert home.name in generated[mounts[str(home.parent)]]
+    provider = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "dashboards" / "gauntlet.yaml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == str(home.parent)
