@@ -207,3 +207,15 @@ def test_pod_settings_come_from_the_environment(
     env: dict[str, str], expected: manifests.PodSettings
 ) -> None:
     assert manifests.PodSettings.from_env(env) == expected
+
+
+def test_no_pod_mounts_a_volume_inside_a_configmap_volume() -> None:
+    """The kubelet cannot create a mount point inside a read-only ConfigMap volume."""
+    _, deployment, _ = farm()
+    for workload in (deployment, runner_job()):
+        pod = workload["spec"]["template"]["spec"]
+        read_only = {v["name"] for v in pod["volumes"] if "configMap" in v or "projected" in v}
+        mounts = container(workload)["volumeMounts"]
+        for outer in (m for m in mounts if m["name"] in read_only):
+            for inner in mounts:
+                assert not inner["mountPath"].startswith(outer["mountPath"] + "/")
