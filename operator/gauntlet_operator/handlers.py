@@ -125,9 +125,7 @@ def reconcile_service(
 
     owner = validation.plain(body)
     pods = manifests.PodSettings.from_env()
-    configmap = manifests.farm_configmap(
-        name, namespace, model.id, validation.farm_config(spec), owner
-    )
+    configmap = manifests.farm_configmap(name, namespace, validation.farm_config(spec), owner)
     deployment = manifests.farm_deployment(name, namespace, model.replicas, configmap, owner, pods)
     service = manifests.farm_service(name, namespace, owner)
     # Everything is built (and so validated) before the first write: no half-created children.

@@ -124,16 +124,22 @@ def admin_token_secret(namespace: str, token: str | None = None) -> Manifest:
 
 
 def farm_configmap(
-    service_name: str, namespace: str, service_id: str, config: Mapping[str, Any], owner: Manifest
+    service_name: str, namespace: str, config: Mapping[str, Any], owner: Manifest
 ) -> Manifest:
-    """ConfigMap holding the one service spec file the farm Deployment serves."""
+    """ConfigMap holding the one service spec file the farm Deployment serves.
+
+    The file is named after the resource, which never changes (``spec.id`` may): a merge patch
+    keeps map keys it does not mention, so a key named after the id would leave the old file
+    behind, and the farm would serve both. The name is unique in the namespace, so a runner
+    can project several services' ConfigMaps into one folder.
+    """
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(
             names.farm_name(service_name), namespace, farm_labels(service_name), owner
         ),
-        "data": {f"{service_id}.yaml": dump_yaml(dict(config))},
+        "data": {f"{service_name}.yaml": dump_yaml(dict(config))},
     }
 
 

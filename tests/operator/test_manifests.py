@@ -30,7 +30,7 @@ def farm(spec: dict[str, Any] | None = None) -> tuple[dict[str, Any], ...]:
     spec = spec or STRIPE["spec"]
     model, problems = validate_service(spec)
     assert model is not None, problems
-    configmap = manifests.farm_configmap("stripe", "ns", model.id, farm_config(spec), OWNER)
+    configmap = manifests.farm_configmap("stripe", "ns", farm_config(spec), OWNER)
     deployment = manifests.farm_deployment("stripe", "ns", 2, configmap, OWNER, PODS)
     service = manifests.farm_service("stripe", "ns", OWNER)
     return configmap, deployment, service

@@ -137,7 +137,10 @@ async def test_spec_change_rolls_out_and_delete_leaves_children_to_garbage_colle
     first_hash = first["spec"]["template"]["metadata"]["annotations"][names.ANNOTATION_SPEC_HASH]
     await make_farm_ready(api, "stripe")
 
-    await api.patch(f"{SERVICES}/stripe", {"spec": {"replicas": 2, "rate_limit": {"max_rps": 3}}})
+    await api.patch(
+        f"{SERVICES}/stripe",
+        {"spec": {"replicas": 2, "rate_limit": {"max_rps": 3}, "id": "stripe-two"}},
+    )
 
     async def rolled() -> dict[str, Any] | None:
         deployment = await api.find(farm_path)
@@ -147,7 +150,9 @@ async def test_spec_change_rolls_out_and_delete_leaves_children_to_garbage_colle
     deployment = await eventually(rolled, what="new pod template")
     assert deployment["spec"]["replicas"] == 2
     configmap = await api.get(f"{NS}/configmaps/{names.farm_name('stripe')}")
-    assert yaml.safe_load(configmap["data"]["stripe.yaml"])["rate_limit"]["max_rps"] == 3
+    assert list(configmap["data"]) == ["stripe.yaml"]  # one file: the farm serves one service
+    served = yaml.safe_load(configmap["data"]["stripe.yaml"])
+    assert served["rate_limit"]["max_rps"] == 3 and served["id"] == "stripe-two"
 
     async def progressing() -> dict[str, Any] | None:
         status = await status_of(api, f"{SERVICES}/stripe")

@@ -131,7 +131,7 @@ async def test_runner_as_the_job_runs_it_writes_the_summary_the_operator_reads(
         {**job, "metadata": {**job["metadata"], "uid": "uid-job"}},
     )
     farm_cm = manifests.farm_configmap(
-        "stripe", NAMESPACE, "stripe", farm_config(stripe_data), owner(names.SERVICE_KIND, "stripe")
+        "stripe", NAMESPACE, farm_config(stripe_data), owner(names.SERVICE_KIND, "stripe")
     )
     files = {cm["metadata"]["name"]: cm["data"] for cm in (scenario_cm, farm_cm)}
     command = materialize(job, files, tmp_path)
