@@ -51,9 +51,9 @@ fmt: $(BIN)/gauntlet ## Format and autofix with ruff
 farm: $(BIN)/gauntlet ## Serve the preseeded services on 127.0.0.1:8001
 	$(BIN)/gauntlet farm serve --configs farm/configs --host 127.0.0.1 --port 8001
 
-DEMO_DURATION ?= 30
+DEMO_DURATION ?= 60
 .PHONY: demo
-demo: $(BIN)/gauntlet ## Farm + AAM backend on 127.0.0.1:8001/8002, naive vs full under a storm (2x30 s)
+demo: $(BIN)/gauntlet ## Farm + AAM backend on 127.0.0.1:8001/8002, naive vs full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
 bench: bench-farm bench-aam ## Run every benchmark
