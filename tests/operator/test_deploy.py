@@ -20,7 +20,8 @@ import yaml
 from gauntlet_operator import names
 from gauntlet_operator.schema import as_json_schema
 
-K8S_VERSION = "1.32"
+#: The oldest Kubernetes the manifests target and the newest schemas kubernetes-validate has.
+K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 KIND = DEPLOY / "kind"
@@ -72,7 +73,8 @@ def validate(documents: list[dict[str, Any]]) -> list[str]:
             problems += [f"{label}: {e.message}" for e in custom[doc["kind"]].iter_errors(doc)]
             continue
         try:
-            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            for version in K8S_VERSIONS:
+                kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             problems.append(f"{label}: {exc}")
         except kubernetes_validate.SchemaNotFoundError:

@@ -15,7 +15,8 @@ import yaml
 from gauntlet_operator import manifests, names
 from gauntlet_operator.validation import farm_config, scenario_document, validate_service
 
-K8S_VERSION = "1.32"
+#: The oldest Kubernetes the manifests target and the newest schemas kubernetes-validate has.
+K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 REPO = Path(__file__).resolve().parents[2]
 STRIPE = yaml.safe_load((REPO / "deploy" / "examples" / "services" / "stripe.yaml").read_text())
 OWNER = {
@@ -60,7 +61,8 @@ def test_every_built_manifest_is_valid_kubernetes() -> None:
     built = [configmap, deployment, service, job, manifests.admin_token_secret("ns")]
     built.append(manifests.scenario_configmap("storm", "ns", 3, {"name": "storm"}, job_like(job)))
     for manifest in built:
-        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+        for version in K8S_VERSIONS:
+            kubernetes_validate.validate(manifest, version, strict=True)
 
 
 def job_like(job: dict[str, Any]) -> dict[str, Any]:
