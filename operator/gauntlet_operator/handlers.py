@@ -336,10 +336,11 @@ def launch_scenario(
         )
         with _status_lock(path):
             api.patch(f"{path}/status", {"status": launching.to_patch()})
-    created, fresh = _existing_job(api, job) if launched else ({}, False)
+    # A recorded Job is looked up first: a restarted operator does not even try to re-create it.
+    created, fresh = (_existing_job(api, job) if launched else {}), False
     if not created:
         created, fresh = kube.create_if_absent(api, job)
-    if not fresh and not created:
+    if not created:
         created = api.get(kube.manifest_path(job))  # 409: this generation's Job already exists
     document = validation.scenario_document(name, spec)
     kube.create_if_absent(
@@ -351,14 +352,14 @@ def launch_scenario(
     logger.info(f"Job {job_name} {'created' if fresh else 'already existed'}")
 
 
-def _existing_job(api: kube.KubeApi, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The recorded Job if it is still there (a restart looks before it leaps)."""
+def _existing_job(api: kube.KubeApi, job: dict[str, Any]) -> dict[str, Any]:
+    """The recorded Job if it is still there, else ``{}``."""
     try:
-        return api.get(kube.manifest_path(job)), False
+        return api.get(kube.manifest_path(job))
     except ApiError as exc:
         if exc.status != 404:
             raise
-    return {}, False
+    return {}
 
 
 def _supersede_older_runs(
