@@ -243,3 +243,17 @@ def test_structural_check_finds_untyped_nodes_and_leftover_refs() -> None:
     problems = structural_problems(bad)
     assert ".a: no type" in problems and ".b: $ref is not allowed" in problems
     assert [path for path, _ in walk(bad)] == ["", ".a", ".b"]
+
+
+@pytest.mark.parametrize("plural", [names.SERVICE_PLURAL, names.SCENARIO_PLURAL])
+def test_every_pattern_is_one_the_api_server_can_run(plural: str) -> None:
+    """The API server evaluates patterns with Go's RE2: no lookaround, no backreferences."""
+    import re
+
+    patterns = [
+        node["pattern"] for _, node in walk(schema_of(committed_crd(plural))) if "pattern" in node
+    ]
+    assert patterns
+    for pattern in patterns:
+        re.compile(pattern)
+        assert not re.search(r"\(\?[=!<]|\\[1-9]", pattern), pattern
