@@ -60,6 +60,9 @@ class RunEvidence:
     dlq_pending_ops: set[str]  # operation ids still sitting in the DLQ at check time
     drift_workflow_ran: bool = False
     replay: dict[str, Any] = field(default_factory=dict)
+    #: Services the drift-sensitive workflow read; None = every service (drift events elsewhere
+    #: are not something that workflow could have handled).
+    drift_services: set[str] | None = None
 
 
 def check_all(evidence: RunEvidence, thresholds: Thresholds) -> list[InvariantResult]:
@@ -107,12 +110,8 @@ def no_lost_writes(evidence: RunEvidence) -> InvariantResult:
             sample.append(f"{op_id} ({write.connector}, {write.error_class or write.outcome})")
     figures = {"issued": considered, "lost": lost, "in_dlq": in_dlq, "unresolved": unresolved}
     if not considered:
-        return InvariantResult(
-            name="no_lost_writes",
-            passed=True,
-            detail="not exercised: no writes issued",
-            figures=figures,
-        )
+        why = f"no write finished ({unresolved} still in flight)" if unresolved else "no writes"
+        return InvariantResult.unexercised("no_lost_writes", why + " issued", figures)
     detail = f"{considered} writes issued, {lost} neither committed nor in the DLQ"
     if in_dlq:
         detail += f", {in_dlq} waiting in the DLQ"
@@ -140,6 +139,8 @@ def no_duplicate_writes(evidence: RunEvidence) -> InvariantResult:
         "duplicated_keys": len(key_dupes),
     }
     passed = not dupes and not key_dupes
+    if passed and not ours and not by_key:
+        return InvariantResult.unexercised("no_duplicate_writes", "no writes issued", figures)
     if passed:
         detail = f"{figures['committed']} committed effects, each logical write at most once"
     else:
@@ -167,6 +168,10 @@ def auth_transparent(evidence: RunEvidence) -> InvariantResult:
         "tokens_issued": tokens,
     }
     passed = expired == 0 and invalid == 0
+    if passed and farm_401 == 0 and tokens == 0:
+        return InvariantResult.unexercised(
+            "auth_transparent", "no token issued and no 401 answered", figures
+        )
     detail = (
         f"{expired} auth_expired and {invalid} invalid_creds reached workflows "
         f"(farm answered 401 {farm_401} times, issued {tokens} tokens)"
@@ -200,9 +205,7 @@ def rate_limit_etiquette(evidence: RunEvidence, thresholds: Thresholds) -> Invar
         if ratio < worst_ratio or not worst_ratio_conn:
             worst_ratio, worst_ratio_conn = ratio, c.connector
     if not per:
-        return InvariantResult(
-            name="rate_limit_etiquette", passed=True, detail="not exercised: no calls"
-        )
+        return InvariantResult.unexercised("rate_limit_etiquette", "no calls")
     passed = worst_share <= max_share and worst_ratio >= min_ratio
     detail = (
         f"worst 429 share {worst_share:.1%} ({worst_share_conn}, limit {max_share:.0%}); "
@@ -216,30 +219,40 @@ def rate_limit_etiquette(evidence: RunEvidence, thresholds: Thresholds) -> Invar
 def drift_handled(evidence: RunEvidence) -> InvariantResult:
     """The drift-sensitive workflow never returned a value that differs from the ground truth."""
     j = evidence.journal
+    services = evidence.drift_services
+    fired = [e for e in evidence.drift_events if services is None or e.get("service") in services]
     figures = {
         "values_checked": j.drift_values_checked,
         "wrong_values": j.drift_mismatch_count,
         "refusals": j.drift_refusals,
-        "drift_events": len(evidence.drift_events),
+        "drift_events": len(fired),
     }
     if not evidence.drift_workflow_ran:
-        return InvariantResult(
-            name="drift_handled",
-            passed=True,
-            detail="not exercised: no drift-sensitive workflow in this scenario",
-            figures=figures,
+        return InvariantResult.unexercised(
+            "drift_handled", "no drift-sensitive workflow in this scenario", figures
         )
     passed = j.drift_mismatch_count == 0
+    if passed and (not fired or j.drift_values_checked + j.drift_refusals == 0):
+        # A wrong value always fails; without a drift the AAM had to handle, a clean read proves
+        # nothing about drift handling.
+        why = (
+            "no drift fired on the services the drift-sensitive workflow read"
+            if not fired
+            else "drift fired but the drift-sensitive workflow checked no value"
+        )
+        return InvariantResult.unexercised(
+            "drift_handled", f"{why} ({j.drift_values_checked} values checked)", figures
+        )
     detail = (
         f"{j.drift_values_checked} values checked against ground truth, "
         f"{j.drift_mismatch_count} wrong, {j.drift_refusals} refused as schema_drift; "
-        f"{len(evidence.drift_events)} drift events fired"
+        f"{len(fired)} drift events fired"
     )
     if j.drift_mismatches:
         m = j.drift_mismatches[0]
         detail += f"; e.g. {m.connector} {m.resource}/{m.record_id}.{m.field}: "
         detail += f"expected {m.expected!r}, got {m.got!r}"
-    if not evidence.drift_events:
+    if not fired:
         detail += " (no drift fired during the run)"
     return InvariantResult(name="drift_handled", passed=passed, detail=detail, figures=figures)
 
@@ -255,6 +268,8 @@ def bounded_dlq(evidence: RunEvidence, thresholds: Thresholds) -> InvariantResul
             f"{evidence.replay.get('failed', 0)} failed again"
         )
     figures = {"backlog": evidence.dlq_backlog, "limit": limit, "replay": evidence.replay}
+    if not evidence.journal.writes and not evidence.dlq_backlog:
+        return InvariantResult.unexercised("bounded_dlq", "no writes issued", figures)
     return InvariantResult(name="bounded_dlq", passed=passed, detail=detail, figures=figures)
 
 
@@ -275,10 +290,13 @@ def retry_success_rate(evidence: RunEvidence, thresholds: Thresholds) -> Invaria
     surfaced = sum(evidence.journal.surfaced_total(cls) for cls in TRANSIENT_CLASSES)
     figures: dict[str, float] = {"transient_faults": faulted, "surfaced": surfaced}
     if faulted == 0:
-        passed = surfaced == 0
-        detail = f"no transient faults injected; {surfaced} transient errors surfaced"
+        if surfaced == 0:
+            return InvariantResult.unexercised(
+                "retry_success_rate", "no transient faults injected", figures
+            )
+        detail = f"no transient faults injected, yet {surfaced} transient errors surfaced"
         return InvariantResult(
-            name="retry_success_rate", passed=passed, detail=detail, figures=figures
+            name="retry_success_rate", passed=False, detail=detail, figures=figures
         )
     rate = max(0.0, 1.0 - surfaced / faulted)
     figures["rate"] = round(rate, 4)
@@ -297,6 +315,8 @@ def bounded_load_amplification(evidence: RunEvidence, limit: float) -> Invariant
     calls = sum(c.aam_calls for c in evidence.connectors)
     ratio = attempts / calls if calls else 0.0
     figures = {"farm_attempts": attempts, "logical_calls": calls, "ratio": round(ratio, 3)}
+    if not calls and not attempts:
+        return InvariantResult.unexercised("bounded_load_amplification", "no calls", figures)
     detail = f"{ratio:.2f} farm attempts per logical call ({attempts}/{calls}; limit {limit:g})"
     return InvariantResult(
         name="bounded_load_amplification", passed=ratio <= limit, detail=detail, figures=figures

@@ -479,6 +479,12 @@ class ScenarioRun:
             dlq_backlog=backlog,
             dlq_pending_ops=pending_ops,
             drift_workflow_ran=any(wf.name == "drift_sensitive_read" for wf, *_ in assignments),
+            drift_services={
+                svc
+                for wf, services, *_ in assignments
+                if wf.name == "drift_sensitive_read"
+                for svc in services
+            },
             replay=replay,
         )
         invariants = check_all(evidence, spec.effective_thresholds())
@@ -585,6 +591,9 @@ class ScenarioRun:
             dlq_entries=int(st.get("dlq_entries", 0)),
             latency_p50=st.get("latency_p50"),
             latency_p99=st.get("latency_p99"),
+            attempt_latency_p50=st.get("attempt_latency_p50"),
+            attempt_latency_p99=st.get("attempt_latency_p99"),
+            limiter_wait_seconds=round(float(st.get("limiter_wait_seconds") or 0.0), 3),
             circuit_state=None if circuit is None else str(getattr(circuit, "value", circuit)),
             farm_calls=ev.farm.get("calls", 0),
             farm_2xx=ev.farm.get("2xx", 0),

@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Verdict = Literal["PASSED", "FAILED"]
+#: ``not_exercised``: the run never produced the situation the invariant is about (no drift fired,
+#: no writes issued, no transient faults), so it proves nothing either way. It does not fail the
+#: verdict, but it is never shown as a pass.
+InvariantStatus = Literal["pass", "fail", "not_exercised"]
+STATUSES: tuple[InvariantStatus, ...] = ("pass", "fail", "not_exercised")
 TERMINATION_LOG_LIMIT = 4096
 
 
@@ -32,8 +37,17 @@ class ConnectorFigures(BaseModel):
     retries: int = 0
     token_refreshes: int = 0
     dlq_entries: int = 0
-    latency_p50: float | None = None
-    latency_p99: float | None = None
+    latency_p50: float | None = Field(
+        None, description="successful logical call, seconds: pacing, backoff and retries included"
+    )
+    latency_p99: float | None = Field(None, description="as latency_p50, 99th percentile")
+    attempt_latency_p50: float | None = Field(
+        None, description="one successful HTTP attempt on the wire, seconds"
+    )
+    attempt_latency_p99: float | None = Field(None, description="as attempt_latency_p50, p99")
+    limiter_wait_seconds: float = Field(
+        0.0, description="total time attempts waited in the client-side rate limiter"
+    )
     circuit_state: str | None = None
     farm_calls: int = 0
     farm_2xx: int = 0
@@ -43,14 +57,53 @@ class ConnectorFigures(BaseModel):
 
 
 class InvariantResult(BaseModel):
-    """One invariant checked against the farm's ledger: pass/fail and why."""
+    """One invariant checked against the farm's ledger: pass, fail or not exercised, and why.
+
+    ``passed`` (kept for compatibility) is true unless the invariant failed, so a not exercised
+    invariant has ``passed: true`` and ``status: "not_exercised"``. Give either ``passed`` or
+    ``status``; the other follows.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     passed: bool
+    status: InvariantStatus
     detail: str
     figures: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_and_passed(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        status, passed = data.get("status"), data.get("passed")
+        if status is None and passed is None:
+            raise ValueError("give passed or status")
+        if status is None:
+            data["status"] = "pass" if passed else "fail"
+        elif passed is None:
+            data["passed"] = status != "fail"
+        elif bool(passed) != (status != "fail"):
+            raise ValueError(f"passed={passed!r} contradicts status={status!r}")
+        return data
+
+    @classmethod
+    def unexercised(
+        cls, name: str, detail: str, figures: dict[str, Any] | None = None
+    ) -> InvariantResult:
+        """A result for an invariant the run gave nothing to check."""
+        return cls(
+            name=name,
+            status="not_exercised",
+            detail=f"not exercised: {detail}",
+            figures=figures or {},
+        )
+
+    @property
+    def exercised(self) -> bool:
+        return self.status != "not_exercised"
 
 
 class WorkflowFigures(BaseModel):
@@ -99,6 +152,17 @@ class Scorecard(BaseModel):
         """Names of the invariants that did not hold."""
         return [i.name for i in self.invariants if not i.passed]
 
+    def unexercised_invariants(self) -> list[str]:
+        """Names of the invariants the run gave nothing to check (neither pass nor fail)."""
+        return [i.name for i in self.invariants if i.status == "not_exercised"]
+
+    def invariant_counts(self) -> dict[str, int]:
+        """How many invariants passed, failed and were not exercised."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for i in self.invariants:
+            counts[i.status] += 1
+        return counts
+
     def totals(self) -> dict[str, Any]:
         """Figures summed over connectors (latency: the worst connector's p99)."""
         attempts = sum(c.attempts for c in self.connectors)
@@ -106,6 +170,8 @@ class Scorecard(BaseModel):
         successes = sum(c.successes for c in self.connectors)
         p99s = [c.latency_p99 for c in self.connectors if c.latency_p99 is not None]
         p50s = [c.latency_p50 for c in self.connectors if c.latency_p50 is not None]
+        wire99 = [c.attempt_latency_p99 for c in self.connectors if c.attempt_latency_p99]
+        wire50 = [c.attempt_latency_p50 for c in self.connectors if c.attempt_latency_p50]
         errors: dict[str, int] = {}
         for c in self.connectors:
             for cls, n in c.errors.items():
@@ -122,6 +188,9 @@ class Scorecard(BaseModel):
             "dlq_entries": sum(c.dlq_entries for c in self.connectors),
             "p50_seconds": round(max(p50s), 4) if p50s else None,
             "p99_seconds": round(max(p99s), 4) if p99s else None,
+            "wire_p50_seconds": round(max(wire50), 4) if wire50 else None,
+            "wire_p99_seconds": round(max(wire99), 4) if wire99 else None,
+            "limiter_wait_seconds": round(sum(c.limiter_wait_seconds for c in self.connectors), 3),
         }
 
     def to_json(self) -> str:
@@ -132,8 +201,26 @@ class Scorecard(BaseModel):
 
 
 def verdict_of(invariants: list[InvariantResult]) -> Verdict:
-    """PASSED only if every invariant holds (and there is at least one)."""
-    return "PASSED" if invariants and all(i.passed for i in invariants) else "FAILED"
+    """PASSED only if no invariant failed and at least one was exercised.
+
+    A not exercised invariant neither passes nor fails the run; a run that exercised none proves
+    nothing and is FAILED.
+    """
+    if not invariants or any(i.status == "fail" for i in invariants):
+        return "FAILED"
+    return "PASSED" if any(i.exercised for i in invariants) else "FAILED"
+
+
+def closing_line(card: Scorecard) -> str:
+    """One line for the end of a run: verdict and how many invariants held, failed, went unused."""
+    n = card.invariant_counts()
+    line = (
+        f"{card.profile}: {card.verdict} — {n['pass']} passed, {n['fail']} failed, "
+        f"{n['not_exercised']} not exercised"
+    )
+    if n["not_exercised"]:
+        line += " (" + ", ".join(card.unexercised_invariants()) + ")"
+    return line
 
 
 def termination_summary(card: Scorecard) -> str:
@@ -146,6 +233,8 @@ def termination_summary(card: Scorecard) -> str:
         "seed": card.seed,
         "duration_seconds": card.duration_seconds,
         "invariants": {i.name: i.passed for i in card.invariants},
+        "invariant_status": {i.name: i.status for i in card.invariants},
+        "not_exercised": len(card.unexercised_invariants()),
         "goodput_rps": totals["goodput_rps"],
         "attempts": totals["attempts"],
         "success_rate": totals["success_rate"],
@@ -155,8 +244,10 @@ def termination_summary(card: Scorecard) -> str:
     text = json.dumps(summary, separators=(",", ":"))
     if len(text.encode()) <= TERMINATION_LOG_LIMIT:
         return text
-    # Only the invariant map can grow: keep the failed ones (what an operator needs), as many
-    # as fit, and say how many were left out. Never cut the JSON itself.
+    # Only the invariant maps can grow: drop the status map (the count stays), then keep the
+    # failed ones (what an operator needs), as many as fit, and say how many were left out.
+    # Never cut the JSON itself.
+    del summary["invariant_status"]
     failed = [i.name for i in card.invariants if not i.passed]
     for keep in range(len(failed), -1, -1):
         summary["invariants"] = dict.fromkeys(failed[:keep], False)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from workflows.invariants import ConnectorEvidence, RunEvidence, check_all
 from workflows.journal import DriftMismatch, IssuedWrite, RunJournal
 from workflows.scenario import DEFAULT_THRESHOLDS, Mode, Thresholds
-from workflows.scorecard import verdict_of
+from workflows.scorecard import InvariantResult, verdict_of
 
 STORM = DEFAULT_THRESHOLDS[Mode.storm]
 
@@ -130,11 +133,107 @@ def test_a_wrong_value_breaks_drift_handled_and_a_refusal_does_not() -> None:
     journal = _journal()
     journal.drift_values_checked = 10
     journal.drift_refusals = 1
-    ok = _by_name(_evidence(journal, [], drift_workflow_ran=True))["drift_handled"]
-    assert ok.passed  # type: ignore[attr-defined]
+    fired = {"drift_workflow_ran": True, "drift_events": [DRIFT_EVENT]}
+    ok = _by_name(_evidence(journal, [], **fired))["drift_handled"]
+    assert ok.status == "pass" and ok.passed  # type: ignore[attr-defined]
     journal.mismatch(DriftMismatch("salesforce:acme", "accounts", "7", "account_name", "A", None))
-    bad = _by_name(_evidence(journal, [], drift_workflow_ran=True))["drift_handled"]
+    bad = _by_name(_evidence(journal, [], **fired))["drift_handled"]
     assert not bad.passed and "expected 'A'" in bad.detail  # type: ignore[attr-defined]
+    assert bad.status == "fail"  # type: ignore[attr-defined]
+
+
+DRIFT_EVENT = {"service": "salesforce", "version": 2, "action": "rename", "at_call": 150}
+
+
+def _status(evidence: RunEvidence, name: str, thresholds: Thresholds = STORM) -> str:
+    return _by_name(evidence, thresholds)[name].status  # type: ignore[attr-defined]
+
+
+def test_drift_handled_is_not_exercised_until_drift_fires_where_the_workflow_reads() -> None:
+    journal = _journal()
+    journal.drift_values_checked = 500
+    ran = {"drift_workflow_ran": True, "drift_services": {"salesforce"}}
+    assert _status(_evidence(journal, []), "drift_handled") == "not_exercised"  # no workflow
+    result = _by_name(_evidence(journal, [], **ran))["drift_handled"]
+    assert result.status == "not_exercised" and result.passed  # type: ignore[attr-defined]
+    assert result.detail.startswith("not exercised: no drift fired")  # type: ignore[attr-defined]
+    # Drift on a service the workflow never read proves nothing about it either.
+    elsewhere = {**DRIFT_EVENT, "service": "github"}
+    assert _status(_evidence(journal, [], drift_events=[elsewhere], **ran), "drift_handled") == (
+        "not_exercised"
+    )
+    assert _status(_evidence(journal, [], drift_events=[DRIFT_EVENT], **ran), "drift_handled") == (
+        "pass"
+    )
+    # A wrong value fails even when no drift fired: wrong data is wrong data.
+    journal.mismatch(DriftMismatch("salesforce:acme", "accounts", "7", "account_name", "A", None))
+    assert _status(_evidence(journal, [], **ran), "drift_handled") == "fail"
+
+
+def test_write_invariants_are_not_exercised_without_writes() -> None:
+    evidence = _evidence(_journal(), [])
+    for name in ("no_lost_writes", "no_duplicate_writes", "bounded_dlq"):
+        assert _status(evidence, name) == "not_exercised", name
+    # Only in-flight writes: still nothing to judge.
+    assert _status(_evidence(_journal(("op-1", "pending")), []), "no_lost_writes") == (
+        "not_exercised"
+    )
+    written = _evidence(_journal(("op-1", "ok")), [_commit("op-1")])
+    for name in ("no_lost_writes", "no_duplicate_writes", "bounded_dlq"):
+        assert _status(written, name) == "pass", name
+    # A backlog without journal writes is still measured (and can fail).
+    assert _status(_evidence(_journal(), [], dlq_backlog=10_000), "bounded_dlq") == "fail"
+
+
+def test_retry_success_rate_without_transient_faults_is_not_exercised_unless_errors_surfaced() -> (
+    None
+):
+    clean = _evidence(_journal(), [])  # 100 calls, all 2xx
+    assert _status(clean, "retry_success_rate") == "not_exercised"
+    journal = _journal()
+    journal.surfaced[("high_volume_read", "stripe:acme", "timeout")] = 3
+    result = _by_name(_evidence(journal, []))["retry_success_rate"]
+    assert result.status == "fail" and not result.passed  # type: ignore[attr-defined]
+
+
+def test_calls_auth_and_amplification_not_exercised_without_traffic() -> None:
+    idle = _evidence(_journal(), [], connectors=[_conn()])
+    assert _status(idle, "rate_limit_etiquette") == "not_exercised"
+    assert _status(idle, "auth_transparent") == "not_exercised"
+    limited = STORM.model_copy(update={"max_load_amplification": 2.0})
+    assert _status(idle, "bounded_load_amplification", limited) == "not_exercised"
+    oauth = _evidence(_journal(), [], connectors=[_conn(calls=10, tokens_issued=2)])
+    assert _status(oauth, "auth_transparent") == "pass"
+
+
+def test_the_verdict_passes_with_unexercised_invariants_but_never_with_a_failure() -> None:
+    results = check_all(_evidence(_journal(), []), STORM)
+    statuses = {r.name: r.status for r in results}
+    assert "not_exercised" in statuses.values() and "fail" not in statuses.values()
+    assert verdict_of(results) == "PASSED"
+    journal = _journal()
+    journal.surfaced[("high_volume_read", "stripe:acme", "unclassified")] = 1
+    assert verdict_of(check_all(_evidence(journal, []), STORM)) == "FAILED"
+    # Nothing exercised at all proves nothing: FAILED.
+    only_idle = [
+        InvariantResult.unexercised("no_lost_writes", "no writes issued"),
+        InvariantResult.unexercised("drift_handled", "no drift fired"),
+    ]
+    assert verdict_of(only_idle) == "FAILED"
+
+
+def test_status_and_passed_agree_and_old_scorecards_still_load() -> None:
+    assert InvariantResult(name="x", passed=True, detail="d").status == "pass"
+    assert InvariantResult(name="x", passed=False, detail="d").status == "fail"
+    assert InvariantResult(name="x", status="not_exercised", detail="d").passed is True
+    assert InvariantResult(name="x", status="fail", detail="d").passed is False
+    with pytest.raises(ValidationError):
+        InvariantResult(name="x", passed=True, status="fail", detail="d")
+    with pytest.raises(ValidationError):
+        InvariantResult(name="x", detail="d")
+    dumped = InvariantResult.unexercised("x", "why").model_dump(mode="json")
+    assert dumped["status"] == "not_exercised" and dumped["passed"] is True
+    assert dumped["detail"] == "not exercised: why"
 
 
 def test_dlq_backlog_over_the_mode_limit_fails() -> None:

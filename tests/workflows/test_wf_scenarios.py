@@ -97,7 +97,11 @@ def _card(invariants: int) -> Scorecard:
             )
         ],
         invariants=[
-            InvariantResult(name=f"invariant_{i:03d}_" + "x" * 40, passed=i % 2 == 0, detail="d")
+            InvariantResult(
+                name=f"invariant_{i:03d}_" + "x" * 40,
+                status=("fail", "pass", "not_exercised")[i % 3],
+                detail="d",
+            )
             for i in range(invariants)
         ],
         verdict="FAILED",
@@ -113,6 +117,8 @@ def test_termination_summary_has_the_contract_keys_and_fits_4_kib() -> None:
         "seed",
         "duration_seconds",
         "invariants",
+        "invariant_status",
+        "not_exercised",
         "goodput_rps",
         "attempts",
         "success_rate",
@@ -120,10 +126,21 @@ def test_termination_summary_has_the_contract_keys_and_fits_4_kib() -> None:
         "p99_seconds",
     }
     assert summary["attempts"] == 12 and summary["success_rate"] == 0.9
-    huge = termination_summary(_card(200))
-    assert json.loads(huge)["invariants_left_out"] > 0
-    assert len(huge.encode()) <= TERMINATION_LOG_LIMIT
-    assert json.loads(huge)["verdict"] == "FAILED"
+    # ``invariants`` stays name -> bool (the operator's contract): not exercised is not a failure
+    names = sorted(summary["invariants"])
+    assert [summary["invariants"][n] for n in names[:3]] == [False, True, True]
+    assert [summary["invariant_status"][n] for n in names[:3]] == [
+        "fail",
+        "pass",
+        "not_exercised",
+    ]
+    assert summary["not_exercised"] == 2  # of 7: indexes 2 and 5
+    huge = json.loads(termination_summary(_card(200)))
+    assert huge["invariants_left_out"] > 0 and "invariant_status" not in huge
+    assert set(huge["invariants"].values()) == {False}  # the failed ones are what is kept
+    assert huge["not_exercised"] == 66
+    assert len(termination_summary(_card(200)).encode()) <= TERMINATION_LOG_LIMIT
+    assert huge["verdict"] == "FAILED"
 
 
 def test_unknown_workflow_parameters_are_config_errors() -> None:
