@@ -264,6 +264,9 @@ class ConnectorInstance:
             latency_p99=s.percentile(0.99),
             current_rate=self.limiter.rate,
             circuit_state=self.breaker.state.name if self._breaker_on else "disabled",
+            attempt_latency_p50=s.attempt_percentile(0.50),
+            attempt_latency_p99=s.attempt_percentile(0.99),
+            limiter_wait_seconds=round(s.limiter_wait, 6),
         )
 
     async def aclose(self) -> None:
@@ -464,8 +467,10 @@ class ConnectorInstance:
                     breaker.release_probe()
                 return Failure(exc, exc.error_class in RETRYABLE, maybe_committed=False)
             headers["authorization"] = f"Bearer {token}"
+        queued = time.perf_counter()
         sent_at = await self.limiter.acquire()
         started = time.perf_counter()
+        self._stats.limiter_wait += started - queued
         try:
             response = await self.transport.request(
                 method, path, params=params, headers=headers, content=content
@@ -486,6 +491,7 @@ class ConnectorInstance:
         status = response.status_code
         self.limiter.on_response(status, response.headers, sent_at)
         if status < 400:
+            self._stats.attempt_latencies.append(latency)
             self._log_attempt(method, path, status, None, retries, key, latency)
             if self._breaker_on:
                 breaker.record_success()

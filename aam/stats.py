@@ -11,7 +11,11 @@ LATENCY_SAMPLE = 20_000
 
 @dataclass(frozen=True)
 class ConnectorStats:
-    """A snapshot of one connector (latencies in seconds, per successful call)."""
+    """A snapshot of one connector (latencies in seconds).
+
+    ``latency_*`` is a logical call, successful ones, end to end: limiter pacing, token fetches,
+    backoff and retries included. ``attempt_latency_*`` is one HTTP attempt on the wire.
+    """
 
     connector_id: str
     calls: int
@@ -27,6 +31,11 @@ class ConnectorStats:
     latency_p99: float | None
     current_rate: float
     circuit_state: str
+    #: One HTTP attempt on the wire (2xx/3xx only; no pacing, backoff or retries), seconds.
+    attempt_latency_p50: float | None = None
+    attempt_latency_p99: float | None = None
+    #: Total seconds attempts spent waiting in the client-side rate limiter.
+    limiter_wait_seconds: float = 0.0
 
 
 @dataclass
@@ -42,11 +51,22 @@ class StatsRecorder:
     dlq_entries: int = 0
     drift_events: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLE))
+    attempt_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLE))
+    limiter_wait: float = 0.0
 
     def percentile(self, q: float) -> float | None:
         """The ``q`` quantile (0..1) of recent successful-call latencies, nearest rank."""
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-        return ordered[index]
+        return quantile(self.latencies, q)
+
+    def attempt_percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of recent successful HTTP attempts' wire latencies."""
+        return quantile(self.attempt_latencies, q)
+
+
+def quantile(sample: deque[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``sample``, nearest rank; None when empty."""
+    if not sample:
+        return None
+    ordered = sorted(sample)
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+    return ordered[index]

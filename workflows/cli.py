@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from farm.loader import DEFAULT_CONFIG_DIR, validate_paths
+from workflows.console import make_console
 
 app = typer.Typer(
     name="gauntlet",
@@ -24,8 +24,8 @@ app = typer.Typer(
 farm_app = typer.Typer(help="The Synthetic API Farm.", no_args_is_help=True)
 app.add_typer(farm_app, name="farm")
 
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from farm.loader import DEFAULT_CONFIG_DIR
 from workflows.cli import app
+from workflows.console import make_console
 from workflows.history import RunHistory
 from workflows.runner import (
     RunOptions,
@@ -34,8 +35,8 @@ from workflows.runner import (
 )
 from workflows.scorecard import Scorecard, termination_summary
 
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 dlq_app = typer.Typer(help="The AAM dead-letter queue of a run.", no_args_is_help=True)
 runs_app = typer.Typer(help="Scenario run history.", no_args_is_help=True)
 backend_app = typer.Typer(help="The AAM backend API.", no_args_is_help=True)
@@ -436,7 +437,7 @@ def backend_serve(
 
 @app.command()
 def demo(
-    duration: Annotated[float, typer.Option(help="Seconds per profile.", min=1)] = 30,
+    duration: Annotated[float, typer.Option(help="Seconds per profile.", min=1)] = 60,
     scenario: Annotated[Path, typer.Option(help="Scenario to run.")] = Path(__file__).parent
     / "scenarios"
     / "storm.yaml",

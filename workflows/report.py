@@ -1,15 +1,22 @@
-"""Human-readable output: the live progress table, the scorecard, and a side-by-side comparison."""
+"""Human-readable output: the live progress table, the scorecard, and a side-by-side comparison.
+
+Every table fits 80 columns without truncating a connector name: numeric columns have short
+headers, error classes are one compact line (``429:20735 auth:2429``) or one row per class, and
+the long latency headings are explained in a caption. When stdout is not a terminal (CI logs,
+``make demo > file``) the CLI's console renders at a fixed width (:mod:`workflows.console`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from workflows.runner import RunProgress
-from workflows.scorecard import Scorecard
+from workflows.scorecard import InvariantStatus, Scorecard, closing_line
 
 SHORT_CLASS = {
     "auth_expired": "auth",
@@ -20,20 +27,56 @@ SHORT_CLASS = {
     "timeout": "t/o",
     "client_error": "4xx",
     "schema_drift": "drift",
+    "unclassified": "other",
 }
+
+STATUS_TEXT: dict[str, tuple[str, str]] = {
+    "pass": ("pass", "green"),
+    "fail": ("FAIL", "bold red"),
+    "not_exercised": ("not exercised", "yellow"),
+}
+
+LATENCY_CAPTION = (
+    "call = one logical call, ok ones (incl. client-side pacing, backoff and retries); "
+    "wire = one HTTP attempt, ok ones; wait = total seconds attempts queued in the limiter"
+)
 
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
+def _p50_p99(p50: float | None, p99: float | None) -> str:
+    if p50 is None and p99 is None:
+        return "-"
+    return f"{_ms(p50)}/{_ms(p99)}"
+
+
 def _errors(errors: dict[str, Any]) -> str:
-    parts = [f"{SHORT_CLASS.get(k, k)}:{v}" for k, v in sorted(errors.items()) if v]
+    """Error classes on one line, biggest first: ``429:20735 auth:2429``."""
+    parts = [
+        f"{SHORT_CLASS.get(k, k)}:{v}"
+        for k, v in sorted(errors.items(), key=lambda kv: (-int(kv[1] or 0), kv[0]))
+        if v
+    ]
     return " ".join(parts) or "-"
 
 
 def _verdict(verdict: str) -> Text:
     return Text(verdict, style="bold green" if verdict == "PASSED" else "bold red")
+
+
+def _table(title: str, caption: str | None = None) -> Table:
+    return Table(
+        title=title,
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        expand=False,
+    )
 
 
 def progress_table(p: RunProgress) -> Table:
@@ -42,20 +85,22 @@ def progress_table(p: RunProgress) -> Table:
         f"{p.scenario} · {p.mode} · profile {p.profile} · {p.phase} "
         f"{min(p.elapsed, p.duration):.0f}/{p.duration:.0f}s"
     )
-    table = Table(title=title, title_justify="left", expand=False)
-    for col in ("connector", "calls", "ok", "errors", "retries", "refresh", "DLQ", "rate"):
-        table.add_column(col, justify="left" if col in ("connector", "errors") else "right")
+    table = _table(title)
+    table.add_column("connector", no_wrap=True)
+    for col in ("calls", "ok", "retry", "refr", "DLQ", "rate"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("errors", overflow="fold")
     for cid, st in sorted(p.connectors.items()):
         rate = st.get("current_rate")
         table.add_row(
             cid,
             str(st.get("calls", 0)),
             str(st.get("successes", 0)),
-            _errors(st.get("failures") or {}),
             str(st.get("retries", 0)),
             str(st.get("token_refreshes", 0)),
             str(st.get("dlq_entries", 0)),
             "-" if rate is None else f"{rate:.0f}",
+            _errors(st.get("failures") or {}),
         )
     table.caption = (
         f"writes issued {p.writes_issued} · errors reaching workflows: {_errors(p.surfaced)}"
@@ -63,62 +108,89 @@ def progress_table(p: RunProgress) -> Table:
     return table
 
 
-def scorecard_tables(card: Scorecard) -> Group:
-    """The scorecard: per-connector figures, then the invariants and the verdict."""
-    conns = Table(
-        title=f"{card.scenario} · {card.mode} · profile {card.profile} · seed {card.seed} · "
+def connector_table(card: Scorecard) -> Table:
+    """Per-connector figures: counts, call vs wire latency, errors on one compact line."""
+    conns = _table(
+        f"{card.scenario} · {card.mode} · profile {card.profile} · seed {card.seed} · "
         f"{card.duration_seconds:.0f}s",
-        title_justify="left",
+        caption=LATENCY_CAPTION,
     )
-    for col in (
-        "connector",
-        "attempts",
-        "ok",
-        "goodput/s",
-        "errors",
-        "retries",
-        "refresh",
-        "DLQ",
-        "p50 ms",
-        "p99 ms",
-    ):
-        conns.add_column(col, justify="left" if col in ("connector", "errors") else "right")
+    conns.add_column("connector", no_wrap=True)
+    for col in ("attempts", "ok", "ok/s", "retry", "refr", "DLQ"):
+        conns.add_column(col, justify="right", no_wrap=True)
+    conns.add_column("call ms\np50/p99", justify="right", no_wrap=True)
+    conns.add_column("wire ms\np50/p99", justify="right", no_wrap=True)
+    conns.add_column("wait\ns", justify="right", no_wrap=True)
     for c in card.connectors:
         conns.add_row(
             c.connector,
             str(c.attempts),
             str(c.successes),
             f"{c.goodput_rps:.1f}",
-            _errors(c.errors),
             str(c.retries),
             str(c.token_refreshes),
             str(c.dlq_entries),
-            _ms(c.latency_p50),
-            _ms(c.latency_p99),
+            _p50_p99(c.latency_p50, c.latency_p99),
+            _p50_p99(c.attempt_latency_p50, c.attempt_latency_p99),
+            f"{c.limiter_wait_seconds:.0f}",
         )
-    inv = Table(title="invariants (checked against the farm's ledger)", title_justify="left")
-    inv.add_column("invariant")
-    inv.add_column("result")
+    return conns
+
+
+def errors_table(card: Scorecard) -> Table | None:
+    """Failed logical calls by class, one compact line per connector (None if there were none)."""
+    rows = [(c.connector, _errors(c.errors)) for c in card.connectors if any(c.errors.values())]
+    if not rows:
+        return None
+    table = _table("failed calls by class (after the AAM's retries)")
+    table.add_column("connector", no_wrap=True)
+    table.add_column("errors", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def invariants_table(card: Scorecard) -> Table:
+    inv = _table("invariants (checked against the farm's ledger)")
+    inv.add_column("invariant", no_wrap=True)
+    inv.add_column("result", no_wrap=True)
     inv.add_column("detail", overflow="fold")
     for i in card.invariants:
-        inv.add_row(i.name, _result(i.passed), i.detail)
-    verdict = Text.assemble("verdict: ", _verdict(card.verdict))
-    return Group(conns, inv, verdict)
+        inv.add_row(i.name, _status(i.status), i.detail)
+    return inv
 
 
-def _result(passed: bool) -> Text:
-    return Text("pass", style="green") if passed else Text("FAIL", style="bold red")
+def scorecard_tables(card: Scorecard) -> Group:
+    """The scorecard: per-connector figures, errors, the invariants, and the closing line."""
+    parts: list[Any] = [connector_table(card)]
+    errors = errors_table(card)
+    if errors is not None:
+        parts.append(errors)
+    parts.append(invariants_table(card))
+    parts.append(_closing(card))
+    return Group(*parts)
+
+
+def _closing(card: Scorecard) -> Text:
+    line = closing_line(card)
+    prefix = f"{card.profile}: {card.verdict}"
+    return Text.assemble("verdict: ", _verdict(card.verdict), line[len(prefix) :])
+
+
+def _status(status: InvariantStatus | str) -> Text:
+    label, style = STATUS_TEXT.get(status, (status, ""))
+    return Text(label, style=style)
 
 
 def comparison_table(cards: list[Scorecard]) -> Table:
-    """Profiles side by side: totals, each invariant, the verdict."""
-    table = Table(
-        title=f"{cards[0].scenario} · {cards[0].mode} · seed {cards[0].seed}: profiles compared",
-        title_justify="left",
+    """Profiles side by side: totals, errors by class, each invariant, the verdict."""
+    table = _table(
+        f"{cards[0].scenario} · {cards[0].mode} · seed {cards[0].seed}: profiles compared",
+        caption=LATENCY_CAPTION,
     )
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for card in cards:
-        table.add_column(card.profile, justify="right")
+        table.add_column(card.profile, justify="right", no_wrap=True)
     totals = [c.totals() for c in cards]
     rows = [
         ("goodput (calls/s)", lambda t: f"{t['goodput_rps']:.1f}"),
@@ -127,22 +199,33 @@ def comparison_table(cards: list[Scorecard]) -> Table:
             "success rate",
             lambda t: "-" if t["success_rate"] is None else f"{t['success_rate']:.1%}",
         ),
-        ("errors", lambda t: _errors(t["errors"])),
         ("retries", lambda t: str(t["retries"])),
         ("token refreshes", lambda t: str(t["token_refreshes"])),
         ("DLQ entries", lambda t: str(t["dlq_entries"])),
-        ("p50 / p99 ms", lambda t: f"{_ms(t['p50_seconds'])} / {_ms(t['p99_seconds'])}"),
+        ("call p50/p99 ms", lambda t: _p50_p99(t["p50_seconds"], t["p99_seconds"])),
+        ("wire p50/p99 ms", lambda t: _p50_p99(t["wire_p50_seconds"], t["wire_p99_seconds"])),
+        ("limiter wait s", lambda t: f"{t['limiter_wait_seconds']:.0f}"),
     ]
     for label, fmt in rows:
         table.add_row(label, *(fmt(t) for t in totals))
+    classes = sorted({k for t in totals for k, v in t["errors"].items() if v})
+    for cls in classes:
+        table.add_row(
+            f"failed: {SHORT_CLASS.get(cls, cls)}",
+            *(str(t["errors"].get(cls, 0)) for t in totals),
+        )
+    if not classes:
+        table.add_row("failed calls", *("0" for _ in totals))
+    table.add_section()
     names = list(dict.fromkeys(i.name for c in cards for i in c.invariants))
     for name in names:
         cells: list[Text | str] = []
         for card in cards:
             try:
-                cells.append(_result(card.invariant(name).passed))
+                cells.append(_status(card.invariant(name).status))
             except KeyError:
                 cells.append("-")
         table.add_row(name, *cells)
+    table.add_row("not exercised", *(str(c.invariant_counts()["not_exercised"]) for c in cards))
     table.add_row("verdict", *(_verdict(c.verdict) for c in cards))
     return table
