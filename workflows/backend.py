@@ -3,6 +3,11 @@
 Connectors, workflows, scenario runs in the background with live progress, the DLQ, and the
 Prometheus metrics of the AAM (``aam_*``) and the runner (``gauntlet_*``) from one process.
 One scenario runs at a time (each run resets the farm); a second start gets ``409``.
+
+Every endpoint but ``GET /health`` and ``GET /metrics`` wants ``Authorization: Bearer <token>``
+(401 without, 403 with a wrong one): the token comes from ``GAUNTLET_BACKEND_TOKEN``, else it is
+generated at start and written to ``<state dir>/backend-token`` (mode 0600). The token itself is
+never logged, and no endpoint returns a client secret, API key or access token.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
+import logging
+import os
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -41,6 +50,53 @@ from workflows.runner import (
 from workflows.scenario import ScenarioSpec
 
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+TOKEN_ENV = "GAUNTLET_BACKEND_TOKEN"
+TOKEN_FILE = "backend-token"
+#: Reachable without a token: liveness probes and Prometheus scrapes.
+OPEN_ENDPOINTS = frozenset({("GET", "/health"), ("GET", "/metrics")})
+
+log = logging.getLogger(__name__)
+
+
+def resolve_token(state_dir: Path) -> str:
+    """The backend's bearer token: ``$GAUNTLET_BACKEND_TOKEN``, else a new random one written to
+    ``<state_dir>/backend-token`` (mode 0600; the path is logged, the token never is)."""
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return from_env
+    token = secrets.token_urlsafe(32)
+    path = write_token_file(state_dir, token)
+    log.warning("backend token written to %s (send it as Authorization: Bearer)", path)
+    return token
+
+
+def write_token_file(state_dir: Path, token: str) -> Path:
+    """Write ``token`` to ``<state_dir>/backend-token``, readable by its owner only."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on O_CREAT: set it again
+        os.write(fd, token.encode())
+    finally:
+        os.close(fd)
+    return path
+
+
+def read_token(state_dir: Path) -> str | None:
+    """The token a client should send: ``$GAUNTLET_BACKEND_TOKEN``, else the state dir's file."""
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return from_env
+    try:
+        return (state_dir / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """``Authorization`` header for the backend (empty when there is no token)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @dataclass
@@ -52,6 +108,8 @@ class BackendSettings:
     state_dir: Path = Path("var")
     scenarios_dir: Path = SCENARIOS_DIR
     configs: list[Path] = field(default_factory=lambda: [DEFAULT_CONFIG_DIR])
+    #: Bearer token the API wants; None = :func:`resolve_token` when the app is created.
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -284,6 +342,8 @@ def _validation_reason(where: str, exc: ValidationError) -> str:
 def create_app(settings: BackendSettings) -> FastAPI:
     """The backend FastAPI app; the mesh opens and closes with the app's lifespan."""
     backend = Backend(settings)
+    token = settings.token or resolve_token(settings.state_dir)
+    expected = token.encode()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -295,6 +355,24 @@ def create_app(settings: BackendSettings) -> FastAPI:
 
     app = FastAPI(title="AAM Gauntlet backend", lifespan=lifespan)
     app.state.backend = backend
+
+    @app.middleware("http")
+    async def _require_token(request: Request, call_next: Any) -> Response:
+        if (request.method, request.url.path) in OPEN_ENDPOINTS:
+            return await call_next(request)
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        presented = presented.strip()
+        if scheme.lower() != "bearer" or not presented:
+            return JSONResponse(
+                {"error": "unauthorized", "detail": "send Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(presented.encode(), expected):
+            return JSONResponse(
+                {"error": "forbidden", "detail": "wrong backend token"}, status_code=403
+            )
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -478,4 +556,12 @@ def serve(settings: BackendSettings, *, host: str = "127.0.0.1", port: int = 800
     if port and not port_is_free(host, port):
         print(f"error: {host}:{port} is already in use; stop what is using it", file=sys.stderr)
         raise SystemExit(2)
+    if settings.token is None:
+        settings.token = resolve_token(settings.state_dir)
+        where = (
+            f"${TOKEN_ENV}"
+            if os.environ.get(TOKEN_ENV, "").strip()
+            else str(settings.state_dir / TOKEN_FILE)
+        )
+        print(f"backend token: {where} (send Authorization: Bearer <token>)", file=sys.stderr)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

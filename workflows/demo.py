@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.live import Live
 
-from workflows.backend import port_is_free
+from workflows.backend import TOKEN_ENV, auth_headers, port_is_free
 from workflows.cli_run import expected_verdict
 from workflows.runner import RunProgress, ScenarioError, load_scenario
 from workflows.scorecard import Scorecard
@@ -135,6 +135,8 @@ def run_demo(
     env = dict(os.environ)
     # One token for this demo only, handed to both children through their environment.
     env["GAUNTLET_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
+    backend_token = secrets.token_urlsafe(32)
+    env[TOKEN_ENV] = backend_token
     env.pop("GAUNTLET_SERVICE_URLS", None)
     farm_url = f"http://{HOST}:{farm_port}"
     backend_url = f"http://{HOST}:{backend_port}"
@@ -176,7 +178,7 @@ def run_demo(
                 env,
             )
         )
-        with httpx.Client() as client:
+        with httpx.Client(headers=auth_headers(backend_token)) as client:
             wait_healthy(client, f"{farm_url}/healthz", children[0])
             wait_healthy(client, f"{backend_url}/health", children[1])
             console.print(

@@ -172,6 +172,7 @@ class GauntletStack:
         self.farm_url = f"http://127.0.0.1:{farm_port}"
         self.backend_url = f"http://127.0.0.1:{backend_port}"
         self.admin_token = ""
+        self.backend_token = ""
         self._farm_args = [
             *GAUNTLET, "farm", "serve", "--configs", str(ROOT / "farm/configs"),
             "--host", "127.0.0.1", "--port", str(farm_port), "--seed", "42",
@@ -185,7 +186,8 @@ class GauntletStack:
         self._processes: list[Process] = []
 
     def start(self, timeout: float = 30) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "GAUNTLET_ADMIN_TOKEN"}
+        secrets = ("GAUNTLET_ADMIN_TOKEN", "GAUNTLET_BACKEND_TOKEN")
+        env = {k: v for k, v in os.environ.items() if k not in secrets}
         farm = Process(self._farm_args, self.state_dir / "farm.log", env=env)
         self._processes.append(farm)
         wait_until(lambda: _healthy(farm, f"{self.farm_url}/healthz"), timeout=timeout, what="farm")
@@ -195,6 +197,8 @@ class GauntletStack:
         wait_until(
             lambda: _healthy(backend, f"{self.backend_url}/health"), timeout=timeout, what="backend"
         )
+        # No GAUNTLET_BACKEND_TOKEN: the backend generated one into its state dir (mode 0600).
+        self.backend_token = (self.state_dir / "backend/backend-token").read_text().strip()
 
     def close(self) -> None:
         for process in reversed(self._processes):

@@ -54,8 +54,9 @@ class ObservedRun:
         return {"connector": "(" + "|".join(sorted(self.connectors)) + ")"}
 
 
-def _backend_storm_run(backend_url: str) -> dict[str, Any]:
-    with httpx.Client(base_url=backend_url, timeout=10) as client:
+def _backend_storm_run(backend_url: str, token: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=backend_url, timeout=10, headers=headers) as client:
         started = client.post(
             "/scenarios/run",
             json={"scenario": "storm", "duration_seconds": BACKEND_RUN_SECONDS},
@@ -99,7 +100,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObservedRun]:
         cli = run_cli_scenario(SCENARIO, stack.farm_url, token_file, workdir, pushgateway.url)
         assert cli.returncode in (0, 1), cli.stdout[-3000:] + cli.stderr[-3000:]
 
-        _backend_storm_run(stack.backend_url)
+        _backend_storm_run(stack.backend_url, stack.backend_token)
         ended = time.time()
 
         # Wait for a scrape after the end, then for the topology rules evaluated after it.

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from workflows.backend import BackendSettings, create_app
+
+TOKEN = "test-backend-token-0123456789"
 
 
 @contextlib.asynccontextmanager
@@ -37,12 +40,129 @@ async def serving(app: object) -> AsyncIterator[str]:
 @pytest.fixture
 async def backend(farm_url: tuple[str, str], tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     url, token = farm_url
-    settings = BackendSettings(farm_urls={"*": url}, admin_token=token, state_dir=tmp_path / "b")
+    settings = BackendSettings(
+        farm_urls={"*": url}, admin_token=token, state_dir=tmp_path / "b", token=TOKEN
+    )
+    app = create_app(settings)
     async with (
-        serving(create_app(settings)) as base,
-        httpx.AsyncClient(base_url=base, timeout=30) as client,
+        serving(app) as base,
+        httpx.AsyncClient(
+            base_url=base, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as client,
     ):
+        client.app_backend = app.state.backend  # type: ignore[attr-defined]
         yield client
+
+
+PROTECTED = [
+    ("GET", "/connectors"),
+    ("POST", "/connectors"),
+    ("GET", "/workflows"),
+    ("POST", "/workflows/run"),
+    ("POST", "/scenarios/run"),
+    ("POST", "/demo/run_scenario"),
+    ("GET", "/runs"),
+    ("GET", "/runs/some-run"),
+    ("GET", "/dlq"),
+    ("POST", "/dlq/replay"),
+    ("GET", "/docs"),
+    ("GET", "/openapi.json"),
+    ("GET", "/no/such/path"),
+]
+
+
+async def test_every_endpoint_but_health_and_metrics_wants_the_token(
+    backend: httpx.AsyncClient,
+) -> None:
+    anonymous = {"Authorization": ""}
+    for method, path in PROTECTED:
+        none = await backend.request(method, path, headers=anonymous)
+        assert none.status_code == 401, (method, path, none.status_code)
+        assert none.headers["www-authenticate"] == "Bearer"
+        wrong = await backend.request(method, path, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403, (method, path, wrong.status_code)
+        basic = await backend.request(method, path, headers={"Authorization": f"Basic {TOKEN}"})
+        assert basic.status_code == 401, (method, path)
+        assert TOKEN not in none.text + wrong.text
+    assert (await backend.get("/health", headers=anonymous)).status_code == 200
+    assert (await backend.get("/metrics", headers=anonymous)).status_code == 200
+    # Open means GET only: the open paths are not a way around the token for other methods.
+    assert (await backend.post("/health", headers=anonymous)).status_code == 401
+    # Nothing was started by the refused requests.
+    assert (await backend.get("/runs")).json()["runs"] == []
+
+
+async def test_no_endpoint_returns_a_secret_or_an_access_token(
+    backend: httpx.AsyncClient, farm_url: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, admin = farm_url
+    async with httpx.AsyncClient(base_url=url, timeout=10) as farm:
+        creds = (
+            await farm.get("/admin/credentials", headers={"Authorization": f"Bearer {admin}"})
+        ).json()["services"]
+    secrets = {
+        str(v)
+        for service in ("salesforce", "stripe")
+        for k, v in creds[service]["acme"].items()
+        if k in ("client_secret", "api_key") and v
+    }
+    assert len(secrets) >= 2, creds  # an OAuth client secret and an API key at least
+    for service in ("salesforce", "stripe"):
+        created = await backend.post("/connectors", json={"service": service, "tenant": "acme"})
+        assert created.status_code == 201, created.text
+    ran = await backend.post(
+        "/workflows/run",
+        json={"workflow": "high_volume_read", "connector": "salesforce:acme", "iterations": 2},
+    )
+    assert ran.status_code == 200 and ran.json()["iterations"][0]["ok"], ran.text
+    # The access token the backend's connector holds right now.
+    app_backend = backend_app_state(backend)
+    conn = app_backend.handles["salesforce:acme"].state["conn"]
+    access_token, _ = await conn.lifecycle.token()
+    secrets.add(access_token)
+    bodies = [
+        (await backend.request(method, path)).text
+        for method, path in [
+            ("GET", "/connectors"),
+            ("GET", "/workflows"),
+            ("GET", "/runs"),
+            ("GET", "/health"),
+            ("GET", "/metrics"),
+        ]
+    ]
+    bodies.append(ran.text)
+    bodies.append(created.text)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in secrets | {TOKEN}:
+        for body in bodies:
+            assert secret not in body
+        assert secret not in logged
+
+
+def backend_app_state(client: httpx.AsyncClient) -> Any:
+    """The in-process Backend behind ``client`` (the app is served from this test's loop)."""
+    return client.app_backend  # type: ignore[attr-defined]
+
+
+def test_the_token_comes_from_the_env_else_a_0600_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workflows.backend import TOKEN_ENV, read_token, resolve_token
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-env")
+    assert resolve_token(tmp_path / "a") == "from-the-env"
+    assert not (tmp_path / "a" / "backend-token").exists()
+    monkeypatch.delenv(TOKEN_ENV)
+    caplog.set_level("INFO")
+    token = resolve_token(tmp_path / "b")
+    path = tmp_path / "b" / "backend-token"
+    assert len(token) >= 32 and path.read_text() == token
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_token(tmp_path / "b") == token
+    assert str(path) in caplog.text and token not in caplog.text
+    path.chmod(0o644)  # a regenerated token tightens an old file too
+    again = resolve_token(tmp_path / "b")
+    assert again != token and path.stat().st_mode & 0o777 == 0o600
 
 
 async def test_health_workflows_and_metrics(backend: httpx.AsyncClient) -> None:
