@@ -120,7 +120,7 @@ class LiveDisplay:
             self.live.__exit__(None, None, None)
 
     def update(self, progress: RunProgress) -> None:
-        from workflows.report import progress_table
+        from workflows.report import compact_errors, progress_table
 
         if self.live is not None:
             self.live.update(progress_table(progress))
@@ -129,7 +129,8 @@ class LiveDisplay:
             calls = sum(s.get("calls", 0) for s in progress.connectors.values())
             self.console.print(
                 f"[{progress.profile}] {progress.phase} {progress.elapsed:.0f}s: "
-                f"{calls} calls, writes {progress.writes_issued}, surfaced {progress.surfaced}",
+                f"{calls} calls, writes {progress.writes_issued}, "
+                f"errors reaching workflows: {compact_errors(progress.surfaced)}",
                 highlight=False,
             )
 
@@ -252,7 +253,7 @@ def write_outputs(
     cards: list[Scorecard], json_path: Path | None, termination_log: Path | None, *, comparing: bool
 ) -> int:
     """Write --json / --termination-log, print the comparison, and return the exit code."""
-    from workflows.report import comparison_table
+    from workflows.report import comparison
 
     if json_path is not None:
         data: Any = [json.loads(c.to_json()) for c in cards] if comparing else None
@@ -268,7 +269,7 @@ def write_outputs(
             err.print(f"could not write the termination log {termination_log}: {exc.strerror}")
     if not comparing:
         return 0 if cards[0].passed else 1
-    out.print(comparison_table(cards))
+    out.print(comparison(cards))
     unexpected = [c for c in cards if c.verdict != expected_verdict(c.profile)]
     for card in unexpected:
         out.print(

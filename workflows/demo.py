@@ -117,7 +117,7 @@ def run_demo(
     console: Console,
 ) -> int:
     """Start farm + backend, run the comparison through the backend API, stop everything."""
-    from workflows.report import comparison_table, scorecard_tables
+    from workflows.report import comparison, scorecard_tables
 
     try:
         spec = load_scenario(scenario)
@@ -208,7 +208,7 @@ def run_demo(
                 card = Scorecard.model_validate(data)
                 console.print(scorecard_tables(card))
                 cards.append(card)
-        console.print(comparison_table(cards))
+        console.print(comparison(cards))
         unexpected = [c for c in cards if c.verdict != expected_verdict(c.profile)]
         if unexpected:
             for card in unexpected:
