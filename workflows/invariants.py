@@ -168,9 +168,12 @@ def auth_transparent(evidence: RunEvidence) -> InvariantResult:
         "tokens_issued": tokens,
     }
     passed = expired == 0 and invalid == 0
-    if passed and farm_401 == 0 and tokens == 0:
+    rotated = any(c.farm.get("tokens_issued", 0) >= 2 for c in evidence.connectors)
+    if passed and farm_401 == 0 and not rotated:
+        # Nothing expired, was refused or was refreshed: the credentials were never put to test.
+        why = "no token expired or was refreshed and no 401 answered"
         return InvariantResult.unexercised(
-            "auth_transparent", "no token issued and no 401 answered", figures
+            "auth_transparent", f"{why} ({tokens} tokens issued)", figures
         )
     detail = (
         f"{expired} auth_expired and {invalid} invalid_creds reached workflows "

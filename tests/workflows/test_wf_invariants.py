@@ -202,8 +202,18 @@ def test_calls_auth_and_amplification_not_exercised_without_traffic() -> None:
     assert _status(idle, "auth_transparent") == "not_exercised"
     limited = STORM.model_copy(update={"max_load_amplification": 2.0})
     assert _status(idle, "bounded_load_amplification", limited) == "not_exercised"
-    oauth = _evidence(_journal(), [], connectors=[_conn(calls=10, tokens_issued=2)])
-    assert _status(oauth, "auth_transparent") == "pass"
+    # One token per connector and no 401: nothing expired or rotated, nothing proven.
+    first_token = _evidence(_journal(), [], connectors=[_conn(calls=10, tokens_issued=1)])
+    assert _status(first_token, "auth_transparent") == "not_exercised"
+    rotated = _evidence(_journal(), [], connectors=[_conn(calls=10, tokens_issued=2)])
+    assert _status(rotated, "auth_transparent") == "pass"
+    refused = _evidence(_journal(), [], connectors=[_conn(calls=10, tokens_issued=1, **{"401": 1})])
+    assert _status(refused, "auth_transparent") == "pass"
+    journal = _journal()
+    journal.surfaced[("high_volume_read", "stripe:acme", "auth_expired")] = 1
+    assert _status(_evidence(journal, [], connectors=[_conn(calls=10)]), "auth_transparent") == (
+        "fail"
+    )
 
 
 def test_the_verdict_passes_with_unexercised_invariants_but_never_with_a_failure() -> None:
