@@ -25,6 +25,8 @@ SUMMARY_KEYS = {
     "seed": "seed",
     "duration_seconds": "durationSeconds",
     "invariants": "invariants",
+    "invariant_status": "invariantStatus",
+    "not_exercised": "notExercised",
     "goodput_rps": "goodputRps",
     "attempts": "attempts",
     "success_rate": "successRate",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,6 +127,13 @@ class Scorecard(StatusModel):
     p99Seconds: float | None = None
     invariants: dict[str, bool] = Field(
         default_factory=dict, description="invariant name -> passed"
+    )
+    invariantStatus: dict[str, Literal["pass", "fail", "not_exercised"]] = Field(
+        default_factory=dict,
+        description="invariant name -> pass, fail or not_exercised (never produced the situation)",
+    )
+    notExercised: int | None = Field(
+        default=None, ge=0, description="invariants the run never exercised"
     )
 
 

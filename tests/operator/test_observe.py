@@ -71,6 +71,18 @@ def test_exit_zero_with_a_passed_summary_is_passed_with_the_scorecard() -> None:
     assert state.completion_time == "2026-01-01T00:01:00Z"
 
 
+def test_unexercised_invariants_reach_the_status_as_such() -> None:
+    summary = {
+        **SUMMARY,
+        "invariant_status": {"no_lost_writes": "pass", "bounded_dlq": "not_exercised"},
+        "not_exercised": 1,
+    }
+    state = run_state(job("Complete"), [pod(0, json.dumps(summary))])
+    assert state.scorecard is not None
+    assert state.scorecard.invariantStatus == summary["invariant_status"]
+    assert state.scorecard.notExercised == 1
+
+
 def test_exit_one_with_a_failed_summary_is_failed_naming_the_broken_invariants() -> None:
     failed = {**SUMMARY, "verdict": "FAILED", "invariants": {"a": True, "z": False, "b": False}}
     state = run_state(job("Failed"), [pod(1, json.dumps(failed))])
