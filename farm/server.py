@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,20 @@ from farm.app import FarmApp, create_app
 from farm.spec import ServiceSpec
 
 log = logging.getLogger("farm")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound right now (checked before starting uvicorn, so a
+    taken port is one clear sentence instead of a traceback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn does: connections in TIME_WAIT from a previous run must not count as taken
+        # (on Linux a port someone is listening on is still refused).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def serve(

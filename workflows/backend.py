@@ -19,7 +19,6 @@ import hmac
 import logging
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
+from farm.server import port_is_free
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.farm_client import FarmError, FarmSet
 from workflows.history import RunHistory
@@ -531,20 +531,6 @@ def format_loc_safe(loc: Any) -> str:
     from farm.loader import format_loc
 
     return format_loc(loc) if isinstance(loc, list | tuple) else str(loc)
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """True when ``host:port`` can be bound right now (checked before starting uvicorn, so a
-    taken port is one clear sentence instead of a traceback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As uvicorn does: connections in TIME_WAIT from a previous run must not count as taken
-        # (on Linux a port someone is listening on is still refused).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def serve(settings: BackendSettings, *, host: str = "127.0.0.1", port: int = 8002) -> None:

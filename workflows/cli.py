@@ -62,8 +62,18 @@ def farm_serve(
 ) -> None:
     """Serve every service spec under CONFIGS on one port."""
     from farm.loader import SpecLoadError, load_specs
-    from farm.server import serve
+    from farm.server import port_is_free, serve
 
+    if port and not port_is_free(host, port):
+        # Checked before anything is written: a second farm must not replace the admin token
+        # file of the one already serving there.
+        err.print(
+            f"[red]error[/red] {escape(host)}:{port} is already in use (another farm?); "
+            "stop whatever is listening there or pick another --port",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     try:
         specs = load_specs([configs])
     except SpecLoadError as exc:
