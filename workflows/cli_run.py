@@ -50,8 +50,10 @@ EMBEDDED_ADMIN_TOKEN_FILE = Path("var/farm/admin-token")
 
 
 def fail_usage(message: str) -> typer.Exit:
-    """Print a usage/config error and return the exit-2 exception to raise."""
-    err.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print a usage/config error and return the exit-2 exception to raise (one ``error`` line
+    per problem when there are several)."""
+    for line in message.splitlines() or [message]:
+        err.print(f"[red]error[/red] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -28,7 +28,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs, parse_model, read_yaml
+from pydantic import ValidationError
+
+from farm.loader import (
+    DEFAULT_CONFIG_DIR,
+    SpecLoadError,
+    load_specs,
+    parse_model,
+    problems_from_validation,
+    read_yaml,
+)
 from farm.spec import ServiceSpec
 from workflows import metrics
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
@@ -669,8 +678,14 @@ def with_overrides(
         data["duration_seconds"] = duration
     try:
         return ScenarioSpec.model_validate(data)
-    except Exception as exc:  # pydantic ValidationError: report, do not trace back
-        raise ScenarioError(f"scenario {spec.name}: {exc}") from None
+    except ValidationError as exc:  # report like a file problem, naming the option, no trace
+        options = {"mode": "--mode", "seed": "--seed", "duration_seconds": "--duration"}
+        raise ScenarioError(
+            "\n".join(
+                f"scenario {spec.name}: {options.get(p.field, p.field)}: {p.message}"
+                for p in problems_from_validation(spec.name, exc)
+            )
+        ) from None
 
 
 def profiles_from(text: str) -> list[str]:

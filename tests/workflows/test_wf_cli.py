@@ -100,6 +100,45 @@ def test_bad_scenario_and_bad_profile_are_config_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "SERVICE=" in result.output
 
 
+def test_bad_mode_override_names_the_option_and_every_problem_gets_an_error_line(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(
+        app, ["run", str(_scenario(tmp_path)), "--mode", "tornado", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "--mode: expected one of" in result.output and "'tornado'" in result.output
+    assert "errors.pydantic.dev" not in result.output and "validation error" not in result.output
+    bad = tmp_path / "two.yaml"
+    bad.write_text(
+        _scenario(tmp_path).read_text().replace("mode: mild", "mode: tornado") + "seed: -1\n"
+    )
+    result = runner.invoke(app, ["run", str(bad), "--state-dir", str(tmp_path)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 2, result.output
+    assert all(line.startswith(f"error {bad}: ") for line in lines), result.output
+
+
+def test_farm_serve_on_a_taken_port_exits_2_and_keeps_the_running_farms_token(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("token-of-the-farm-already-serving\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = runner.invoke(
+            app, ["farm", "serve", "--port", str(port), "--state-dir", str(tmp_path)]
+        )
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port} is already in use" in result.output
+    assert token_file.read_text() == "token-of-the-farm-already-serving\n"
+    assert not (tmp_path / "credentials.json").exists()
+
+
 @pytest.mark.slow
 def test_run_writes_scorecard_termination_log_and_history(
     farm_in_thread: tuple[str, Path], tmp_path: Path
