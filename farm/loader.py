@@ -171,13 +171,15 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[ServiceSpec], list[SpecP
         problems.extend(file_problems)
         if spec is None:
             continue
-        for key, value in (("id", spec.id), ("base_path", spec.base_path)):
-            seen_in = owners.get(f"{key}:{value}")
-            if seen_in:
-                problems.append(
-                    SpecProblem(str(path), key, f"{value!r} is already used by {seen_in}")
-                )
-            owners[f"{key}:{value}"] = str(path)
+        clashes = [
+            SpecProblem(str(path), key, f"{value!r} is already used by {owners[f'{key}:{value}']}")
+            for key, value in (("id", spec.id), ("base_path", spec.base_path))
+            if f"{key}:{value}" in owners
+        ]
+        if clashes:  # not a valid spec, and the first file keeps owning the id and base path
+            problems.extend(clashes)
+            continue
+        owners.update({f"id:{spec.id}": str(path), f"base_path:{spec.base_path}": str(path)})
         specs.append(spec)
     if not files:
         problems.append(SpecProblem(", ".join(map(str, paths)), "", "no YAML files found"))

@@ -132,8 +132,23 @@ def test_non_mapping_document_is_a_clear_error(tmp_path: Path) -> None:
 def test_duplicate_ids_across_files_are_reported(tmp_path: Path) -> None:
     _write(tmp_path, MINIMAL, "a.yaml")
     _write(tmp_path, MINIMAL.replace("/demo", "/other"), "b.yaml")
-    _, problems = validate_paths([tmp_path])
+    specs, problems = validate_paths([tmp_path])
     assert [(Path(p.file).name, p.field) for p in problems] == [("b.yaml", "id")]
+    assert len(specs) == 1  # the clashing file is not counted as a valid spec
+
+
+def test_a_clashing_file_does_not_take_over_the_id(tmp_path: Path) -> None:
+    _write(tmp_path, MINIMAL, "a.yaml")
+    _write(tmp_path, MINIMAL, "b.yaml")
+    _write(tmp_path, MINIMAL, "c.yaml")
+    specs, problems = validate_paths([tmp_path])
+    assert len(specs) == 1
+    assert {p.message for p in problems} == {
+        f"'demo' is already used by {tmp_path / 'a.yaml'}",
+        f"'/demo' is already used by {tmp_path / 'a.yaml'}",
+    }
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1 and "4 problem(s) in 2 file(s); 1 valid spec(s)." in result.output
 
 
 def test_validate_cli_exit_codes_and_messages(tmp_path: Path) -> None:
