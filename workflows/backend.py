@@ -540,14 +540,17 @@ def serve(settings: BackendSettings, *, host: str = "127.0.0.1", port: int = 800
     import uvicorn
 
     if port and not port_is_free(host, port):
-        print(f"error: {host}:{port} is already in use; stop what is using it", file=sys.stderr)
+        print(
+            f"error {host}:{port} is already in use; stop whatever is listening there "
+            "or pick another --port",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     if settings.token is None:
+        # A generated token: resolve_token logs the file it wrote (one line, never the token).
         settings.token = resolve_token(settings.state_dir)
-        where = (
-            f"${TOKEN_ENV}"
-            if os.environ.get(TOKEN_ENV, "").strip()
-            else str(settings.state_dir / TOKEN_FILE)
-        )
-        print(f"backend token: {where} (send Authorization: Bearer <token>)", file=sys.stderr)
+        if os.environ.get(TOKEN_ENV, "").strip():
+            print(
+                f"backend token: ${TOKEN_ENV} (send Authorization: Bearer <token>)", file=sys.stderr
+            )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

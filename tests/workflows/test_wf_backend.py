@@ -263,6 +263,34 @@ async def test_bad_scenario_requests_get_4xx_with_a_reason(backend: httpx.AsyncC
     assert (await backend.get("/dlq")).status_code == 404  # no runs yet
 
 
+def test_serve_names_the_token_file_once_and_a_taken_port_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket
+
+    import uvicorn
+
+    from workflows.backend import TOKEN_ENV, BackendSettings, serve
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    caplog.set_level("INFO")
+    serve(BackendSettings({}, None, state_dir=tmp_path), port=0)
+    said = capsys.readouterr().err + caplog.text
+    assert said.count(str(tmp_path / "backend-token")) == 1, said
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:
+            serve(BackendSettings({}, None, state_dir=tmp_path), port=port)
+    assert exited.value.code == 2
+    assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
+
+
 def test_a_taken_port_is_detected_before_serving() -> None:
     import socket
 
