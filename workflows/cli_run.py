@@ -289,7 +289,7 @@ def write_outputs(
 @runs_app.command("list")
 def runs_list(
     state_dir: Annotated[Path, typer.Option(help="Run history folder.")] = DEFAULT_STATE_DIR,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(help="How many runs to list.", min=1, max=1000)] = 20,
 ) -> None:
     """List recent runs, newest first."""
     from rich.table import Table
@@ -444,8 +444,12 @@ def demo(
     scenario: Annotated[Path, typer.Option(help="Scenario to run.")] = Path(__file__).parent
     / "scenarios"
     / "storm.yaml",
-    farm_port: Annotated[int, typer.Option(min=1, max=65535)] = 8001,
-    backend_port: Annotated[int, typer.Option(min=1, max=65535)] = 8002,
+    farm_port: Annotated[
+        int, typer.Option(help="Port for the farm (127.0.0.1).", min=1, max=65535)
+    ] = 8001,
+    backend_port: Annotated[
+        int, typer.Option(help="Port for the AAM backend (127.0.0.1).", min=1, max=65535)
+    ] = 8002,
     state_dir: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
         "var/demo"
     ),

@@ -215,9 +215,11 @@ class ScenarioRun:
             raise ScenarioError(f"service specs: {exc}") from None
         missing = [s for s in self.spec.services if s not in loaded]
         if missing:
+            folders = ", ".join(map(str, self.options.configs))
             raise ScenarioError(
-                f"scenario {self.spec.name}: services.{missing[0]}: no such service spec "
-                f"(known: {', '.join(sorted(loaded))})"
+                f"scenario {self.spec.name}: services.{missing[0]}: no such service spec in "
+                f"{folders} (known: {', '.join(sorted(loaded))}); "
+                "give the folder that holds it with --configs"
             )
         return {s: loaded[s] for s in self.spec.services}
 

@@ -119,6 +119,20 @@ def test_bad_mode_override_names_the_option_and_every_problem_gets_an_error_line
     assert all(line.startswith(f"error {bad}: ") for line in lines), result.output
 
 
+def test_a_service_missing_from_configs_says_where_it_looked_and_what_to_pass(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text(_scenario(tmp_path).read_text().replace("[stripe]", "[billing-outage]"))
+    result = runner.invoke(
+        app,
+        ["run", str(path), "--farm-url", "http://127.0.0.1:9", "--state-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "services.billing-outage: no such service spec in" in result.output
+    assert "--configs" in result.output
+
+
 def test_farm_serve_on_a_taken_port_exits_2_and_keeps_the_running_farms_token(
     tmp_path: Path,
 ) -> None:
@@ -209,3 +223,22 @@ def test_compare_exits_zero_only_when_naive_fails_and_full_passes(
     assert result.exit_code == (0 if expected else 1), result.output
     assert "profiles compared" in result.output
     assert verdicts["naive"] == "FAILED"
+
+
+def test_every_option_and_argument_of_every_command_has_help() -> None:
+    import click
+    import typer.main
+
+    def walk(command: click.Command, name: str) -> Iterator[tuple[str, click.Parameter]]:
+        for param in command.params:
+            yield name, param
+        if isinstance(command, click.Group):
+            for sub_name, sub in command.commands.items():
+                yield from walk(sub, f"{name} {sub_name}")
+
+    missing = [
+        f"{name} {param.name}"
+        for name, param in walk(typer.main.get_command(app), "gauntlet")
+        if param.name != "help" and not getattr(param, "help", None)
+    ]
+    assert missing == []
