@@ -78,6 +78,9 @@ def farm_urls(farm_url: str | None, service_urls: list[str] | None) -> dict[str,
         urls[service] = url
     if farm_url or not urls:
         urls["*"] = farm_url or os.environ.get("GAUNTLET_FARM_URL", DEFAULT_FARM_URL)
+        if not urls["*"].startswith(("http://", "https://")):
+            where = "--farm-url" if farm_url else "GAUNTLET_FARM_URL"
+            raise fail_usage(f"{where} {urls['*']!r}: expected http://host:port")
     return urls
 
 

@@ -34,7 +34,9 @@ class FarmClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise FarmError(f"farm {self.url} unreachable ({method} {path}): {exc!r}") from exc
+            raise FarmError(
+                f"farm {self.url} unreachable ({method} {path}): {exc!r}; is a farm serving there?"
+            ) from exc
         if response.status_code >= 400:
             reason = response.text[:300]
             raise FarmError(

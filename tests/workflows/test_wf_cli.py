@@ -83,7 +83,12 @@ def test_unreachable_farm_is_a_config_error(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "unreachable" in result.output
+    assert "unreachable" in result.output and "is a farm serving there?" in result.output
+    result = runner.invoke(
+        app, ["run", str(_scenario(tmp_path)), "--farm-url", "notaurl", "--state-dir", "x"]
+    )
+    assert result.exit_code == 2
+    assert "--farm-url 'notaurl': expected http://host:port" in result.output
 
 
 def test_bad_scenario_and_bad_profile_are_config_errors(tmp_path: Path) -> None:
