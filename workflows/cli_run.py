@@ -297,10 +297,15 @@ def runs_list(
     """List recent runs, newest first."""
     from rich.table import Table
 
+    history = _history(state_dir)
+    rows = history.list(limit) if history is not None else []
+    if not rows:
+        out.print(f"no runs in {state_dir} yet (gauntlet run SCENARIO.yaml records one)")
+        return
     table = Table()
     for col in ("id", "scenario", "mode", "profile", "seed", "status", "verdict", "started"):
         table.add_column(col, no_wrap=col == "id")
-    for r in RunHistory(state_dir / "history.sqlite").list(limit):
+    for r in rows:
         table.add_row(
             r["id"],
             r["scenario"],
@@ -323,7 +328,8 @@ def runs_show(
     """Show one run's scorecard."""
     from workflows.report import scorecard_tables
 
-    row = RunHistory(state_dir / "history.sqlite").get(run_id)
+    history = _history(state_dir)
+    row = history.get(run_id) if history is not None else None
     if row is None:
         raise fail_usage(f"no run {run_id!r} in {state_dir / 'history.sqlite'}")
     if row["scorecard"] is None:
@@ -340,9 +346,16 @@ def runs_show(
 # --- dlq ----------------------------------------------------------------------------------------
 
 
+def _history(state_dir: Path) -> RunHistory | None:
+    """The run history under ``state_dir``, or None when there is none (reading commands must
+    not create state folders or databases)."""
+    path = state_dir / "history.sqlite"
+    return RunHistory(path) if path.is_file() else None
+
+
 def _run_dir(state_dir: Path, run_id: str | None) -> tuple[str, Path]:
-    history = RunHistory(state_dir / "history.sqlite")
-    chosen = run_id or history.latest_id()
+    history = _history(state_dir)
+    chosen = run_id or (history.latest_id() if history is not None else None)
     if chosen is None:
         raise fail_usage(f"no runs in {state_dir}")
     path = state_dir / "runs" / chosen / "aam"
@@ -363,6 +376,9 @@ def dlq_list(
 
     chosen, path = _run_dir(state_dir, run_id)
     entries = asyncio.run(list_entries(path))
+    if not entries:
+        out.print(f"DLQ of run {chosen}: empty")
+        return
     table = Table(title=f"DLQ of run {chosen}", title_justify="left")
     for col in ("id", "connector", "path", "error", "attempts", "status", "replays"):
         table.add_column(col)

@@ -248,3 +248,16 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
         if param.name != "help" and not getattr(param, "help", None)
     ]
     assert missing == []
+
+
+def test_reading_commands_on_a_state_dir_without_runs_say_so_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "never-used"
+    listed = runner.invoke(app, ["runs", "list", "--state-dir", str(state)])
+    assert listed.exit_code == 0 and f"no runs in {state} yet" in listed.output
+    shown = runner.invoke(app, ["runs", "show", "abc", "--state-dir", str(state)])
+    assert shown.exit_code == 2 and "no run 'abc'" in shown.output
+    dlq = runner.invoke(app, ["dlq", "list", "--state-dir", str(state)])
+    assert dlq.exit_code == 2 and f"no runs in {state}" in dlq.output
+    assert not state.exists()
