@@ -408,7 +408,7 @@ def dlq_replay(
     from workflows.dlq_ops import replay_entries
     from workflows.farm_client import FarmError
 
-    _, path = _run_dir(state_dir, run_id)
+    chosen, path = _run_dir(state_dir, run_id)
     try:
         report = asyncio.run(
             replay_entries(
@@ -421,6 +421,19 @@ def dlq_replay(
     except (FarmError, ScenarioError) as exc:
         raise fail_usage(str(exc)) from None
     out.print_json(data=report)
+    if not any(report.get(k) for k in ("replayed", "failed", "skipped")):
+        from collections import Counter
+
+        from workflows.dlq_ops import list_entries
+
+        counts = Counter(e["status"] for e in asyncio.run(list_entries(path)))
+        held = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "empty"
+        err.print(
+            f"nothing waiting in the DLQ of run {chosen} ({held}); "
+            "only pending entries are replayed",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(0 if not report.get("failed") else 1)
 
 

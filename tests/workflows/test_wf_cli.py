@@ -261,3 +261,22 @@ def test_reading_commands_on_a_state_dir_without_runs_say_so_and_create_nothing(
     dlq = runner.invoke(app, ["dlq", "list", "--state-dir", str(state)])
     assert dlq.exit_code == 2 and f"no runs in {state}" in dlq.output
     assert not state.exists()
+
+
+def test_dlq_replay_with_nothing_waiting_says_so_without_calling_the_farm(tmp_path: Path) -> None:
+    from aam import AamProfile, Mesh
+    from workflows.history import RunHistory
+
+    state = tmp_path / "state"
+    RunHistory(state / "history.sqlite").start("r1", "s", "storm", "full", 42)
+
+    async def empty_dlq() -> None:
+        mesh = await Mesh.open(state / "runs" / "r1" / "aam", AamProfile.parse("full"))
+        await mesh.close()
+
+    asyncio.run(empty_dlq())
+    result = runner.invoke(
+        app, ["dlq", "replay", "--state-dir", str(state), "--farm-url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "nothing waiting in the DLQ of run r1 (empty)" in result.output
