@@ -93,13 +93,18 @@ def crds(
     """Write crds/*.yaml and deploy/examples/services/ from the pydantic models and farm/configs."""
     from gauntlet_operator.crds import stale_files, write_all
 
+    stale = stale_files(root)
     if check:
-        stale = stale_files(root)
         for path in stale:
             err.print(f"[red]stale[/red] {path} (run `make crds`)", highlight=False)
+        if not stale:
+            out.print("[green]ok[/green] CRDs and examples match the models")
         raise typer.Exit(1 if stale else 0)
-    for path in write_all(root):
+    written = write_all(root)
+    for path in stale:
         out.print(f"wrote {path}", highlight=False)
+    if not stale:
+        out.print(f"{len(written)} generated file(s) already up to date", highlight=False)
 
 
 # The runner commands (run, runs, dlq, backend, demo) register themselves on ``app``.

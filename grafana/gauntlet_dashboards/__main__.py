@@ -14,8 +14,11 @@ def main(argv: list[str]) -> int:
         for rel in outdated:
             print(f"stale: {rel} (run `make dashboards`)", file=sys.stderr)
         return 1 if outdated else 0
-    for rel in write_all():
+    written = write_all()
+    for rel in written:
         print(f"wrote {rel}")
+    if not written:
+        print("dashboards and recording rules already up to date")
     return 0
 
 

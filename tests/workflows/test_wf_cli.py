@@ -280,3 +280,9 @@ def test_dlq_replay_with_nothing_waiting_says_so_without_calling_the_farm(tmp_pa
     )
     assert result.exit_code == 0, result.output
     assert "nothing waiting in the DLQ of run r1 (empty)" in result.output
+
+
+def test_crds_check_says_ok_when_nothing_is_stale() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    result = runner.invoke(app, ["crds", "--check", "--root", str(repo)])
+    assert result.exit_code == 0 and "CRDs and examples match the models" in result.output
