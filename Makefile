@@ -14,7 +14,8 @@ APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk
 .PHONY: dashboards
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@c=""; r=""; if [ -t 1 ]; then c=$$'\033[36m'; r=$$'\033[0m'; fi; \
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-15s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 
 install: install-system $(BIN)/gauntlet ## Create .venv and install the project, dev tools and Debian packages
 
