@@ -219,6 +219,8 @@ def run(
 
     if compare is not None and profile is not None:
         raise fail_usage("give --profile or --compare, not both")
+    if json_path is not None:  # checked now, not after a minute of running
+        check_writable("--json", json_path)
     try:
         profiles: list[str | None] = list(profiles_from(compare)) if compare else [profile]
         if profile is not None and compare is None:
@@ -254,24 +256,46 @@ def run(
     raise typer.Exit(exit_code)
 
 
+def check_writable(option: str, path: Path) -> None:
+    """Fail with a usage error unless ``path`` can be written (its folder is created)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail_usage(f"{option} {path}: cannot create {path.parent}: {exc.strerror}") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise fail_usage(f"{option} {path}: not a writable file path")
+
+
 def write_outputs(
     cards: list[Scorecard], json_path: Path | None, termination_log: Path | None, *, comparing: bool
 ) -> int:
-    """Write --json / --termination-log, print the comparison, and return the exit code."""
-    from workflows.report import comparison
-
+    """Write --json / --termination-log, print the comparison, and return the exit code
+    (2 when --json could not be written)."""
+    json_failed = False
     if json_path is not None:
         data: Any = [json.loads(c.to_json()) for c in cards] if comparing else None
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(
-            json.dumps(data, indent=2) if comparing else cards[0].to_json(), encoding="utf-8"
-        )
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(
+                json.dumps(data, indent=2) if comparing else cards[0].to_json(), encoding="utf-8"
+            )
+        except OSError as exc:
+            err.print(f"[red]error[/red] --json {json_path}: {exc.strerror}", highlight=False)
+            json_failed = True
     if termination_log is not None:
         chosen = next((c for c in cards if c.profile == "full"), cards[-1])
         try:
             termination_log.write_text(termination_summary(chosen), encoding="utf-8")
         except OSError as exc:
             err.print(f"could not write the termination log {termination_log}: {exc.strerror}")
+    code = verdict_code(cards, comparing=comparing)
+    return 2 if json_failed else code
+
+
+def verdict_code(cards: list[Scorecard], *, comparing: bool) -> int:
+    """Exit code from the verdicts; with --compare print the comparison first."""
+    from workflows.report import comparison
+
     if not comparing:
         return 0 if cards[0].passed else 1
     out.print(comparison(cards))

@@ -286,3 +286,25 @@ def test_crds_check_says_ok_when_nothing_is_stale() -> None:
     repo = Path(__file__).resolve().parents[2]
     result = runner.invoke(app, ["crds", "--check", "--root", str(repo)])
     assert result.exit_code == 0 and "CRDs and examples match the models" in result.output
+
+
+def test_an_unwritable_json_path_is_a_usage_error_before_the_run(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for target in (blocker / "out.json", tmp_path):  # a file as the folder; a folder as the file
+        result = runner.invoke(
+            app,
+            [
+                "run",
+                str(_scenario(tmp_path)),
+                "--json",
+                str(target),
+                "--farm-url",
+                "http://127.0.0.1:9",
+                "--state-dir",
+                str(tmp_path / "s"),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert f"--json {target}:" in result.output and "unreachable" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
