@@ -166,7 +166,10 @@ async def run_profiles(
             with display:
                 card = await run_scenario(spec, options, run_id=run_id, on_progress=display.update)
         except BaseException as exc:
-            history.fail(run_id, f"{type(exc).__name__}: {exc}")
+            interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            history.fail(run_id, "interrupted" if interrupted else f"{type(exc).__name__}: {exc}")
+            if interrupted:
+                console.print(f"run {run_id} interrupted; the farm is back to calm", style="yellow")
             raise
         history.finish(card)
         run_dir = options.state_dir / "runs" / run_id

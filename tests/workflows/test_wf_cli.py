@@ -308,3 +308,20 @@ def test_an_unwritable_json_path_is_a_usage_error_before_the_run(tmp_path: Path)
         assert result.exit_code == 2, result.output
         assert f"--json {target}:" in result.output and "unreachable" not in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_interrupted_run_says_so_and_is_recorded_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workflows import cli_run
+    from workflows.history import RunHistory
+
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_run, "run_scenario", interrupted)
+    state = tmp_path / "s"
+    result = runner.invoke(app, ["run", str(_scenario(tmp_path)), "--state-dir", str(state)])
+    assert "interrupted; the farm is back to calm" in result.output
+    (row,) = RunHistory(state / "history.sqlite").list(5)
+    assert row["status"] == "error" and row["error"] == "interrupted"
