@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from itertools import chain
 
 from aam.drift import DriftEvent
 from aam.store import StateStore
@@ -29,6 +30,20 @@ _INSERT_DRIFT = (
     "INSERT INTO drift_events (connector_id, resource, field, action, observed, schema_version, "
     "ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+#: Rows per multi-row INSERT: 10 parameters each stays within SQLite's oldest variable limit (999).
+_ROWS_PER_INSERT = 99
+_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _insert_rows(n: int) -> str:
+    """One INSERT of ``n`` call-log rows (same columns and order as :data:`_INSERT`)."""
+    return _INSERT.replace(
+        f"VALUES {_ROW_PLACEHOLDERS}", "VALUES " + ", ".join([_ROW_PLACEHOLDERS] * n)
+    )
+
+
+_INSERT_FULL = _insert_rows(_ROWS_PER_INSERT)
 
 #: (connector_id, tenant_id, ts, method, path, http_status, error_class, retries, key, latency)
 CallRow = tuple[str, str, float, str, str, int | None, str | None, int, str | None, float]
@@ -109,12 +124,25 @@ class CallLog:
                 await self._store.conn.commit()
             while self._buffer:
                 rows, self._buffer = self._buffer, []
-                await self._store.conn.executemany(_INSERT, rows)
+                await self._insert(rows)
                 await self._store.conn.commit()
                 self.written += len(rows)
             self._flushes += 1
             if self._flushes % self.retention.every_flushes == 0:
                 await self.prune()
+
+    async def _insert(self, rows: list[CallRow]) -> None:
+        """Insert ``rows`` in order, up to :data:`_ROWS_PER_INSERT` per statement.
+
+        One multi-row statement instead of ``executemany``: SQLite steps once per statement,
+        not once per row, so the writer thread hands the GIL back and forth ~100x less often
+        (measured: that hand-off, not SQLite's work, is what the per-row log cost the caller).
+        """
+        conn = self._store.conn
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql = _INSERT_FULL if len(chunk) == _ROWS_PER_INSERT else _insert_rows(len(chunk))
+            await conn.execute(sql, list(chain.from_iterable(chunk)))
 
     async def prune(self) -> None:
         """Apply retention: drop rows beyond ``max_rows`` and older than ``max_age_seconds``."""
