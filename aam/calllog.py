@@ -1,7 +1,7 @@
 """The structured call log: one row per HTTP attempt, written in batches off the hot path.
 
-``record`` only appends a tuple to a list; a background task writes batches with
-``executemany`` (every ``batch_size`` rows or ``flush_interval`` seconds) in one transaction.
+``record`` only appends a tuple to a list; a background task writes batches as multi-row
+INSERTs (every ``batch_size`` rows or ``flush_interval`` seconds) in one transaction.
 Measured: ~20 µs of AAM work per call this way versus ~1.2 ms when each row is committed with
 SQLite's default journal. Retention keeps the table bounded; if the disk stalls, the in-memory
 buffer is bounded too and the oldest unwritten rows are dropped (counted), never the caller.
