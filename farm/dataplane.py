@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from farm.chaos import FaultKind
-from farm.pipeline import JSON, Call, Pipeline, Reply, error_body
+from farm.front import reset_connection, transport_of
+from farm.pipeline import JSON, Call, Pipeline, Reply, error_body, gateway_body
 from farm.routes import RouteMatch
 from farm.state import Farm
 
@@ -31,6 +32,10 @@ log = logging.getLogger("farm.faults")
 MAX_BODY_BYTES = 1 << 20
 #: What a dropped response starts to send before the connection is cut.
 DROP_BODY = b'{"data": [' + b" " * 500 + b"]}"
+#: Faults that cut the answer mid-body.
+DROPS = (FaultKind.network, FaultKind.reset_mid_body)
+#: How many pieces a slow body arrives in (at most).
+SLOW_BODY_PIECES = 8
 
 
 class InjectedNetworkFault(Exception):
@@ -90,6 +95,7 @@ class DataPlane:
             else {}
         )
         call = Call(service, match, method, scope["path"], query, headers, body, farm.clock.now())
+        call.scope = scope
         try:
             await self._serve(call, receive, send, request_id)
         except InjectedNetworkFault:
@@ -118,10 +124,14 @@ class DataPlane:
             return
         tenant = call.tenant
         assert tenant is not None
-        if fault.kind is FaultKind.network and not fault.after_commit:
-            await self._drop(call, send)
+        kind = fault.kind
+        if kind is FaultKind.refused or kind is FaultKind.outage:
+            await self._refuse(call, send)
             return
-        if fault.kind is FaultKind.timeout and not fault.after_commit:
+        if kind in DROPS and not fault.after_commit:
+            await self._drop(call, send, reset=kind is FaultKind.reset_mid_body)
+            return
+        if kind is FaultKind.timeout and not fault.after_commit:
             tenant.counts["timeouts"] += 1
             if await _hold(fault.delay, receive):
                 # The client gave up during the stall: nothing is served or committed.
@@ -130,19 +140,40 @@ class DataPlane:
         reply = pipeline.after_hold(call)
         reply.headers.extend(call.rate_headers)
         if fault.after_commit:
-            if call.commit is None:
-                # Nothing was committed (a replay or a refused body): a plain fault of that kind.
-                kind = fault.kind.value  # type: ignore[union-attr]
-                self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
-                tenant.metrics.faults[kind] += 1
-            if fault.kind is FaultKind.timeout:
-                tenant.counts["timeouts"] += 1
-                await _hold(fault.delay, receive)
-            await self._drop(call, send, reply.body)
+            await self._fail_after_commit(call, reply, receive, send, request_id)
             return
         self._count(call, reply.status)
         call.responded = True
+        if kind is FaultKind.slow_body:
+            await self._trickle(call, reply, receive, send, request_id, fault.delay)
+            return
         await self.send_reply(send, reply, request_id, call.version)
+
+    async def _fail_after_commit(
+        self, call: Call, reply: Reply, receive: Receive, send: Send, request_id: bytes
+    ) -> None:
+        """The write committed (or was refused); the client never learns of it."""
+        tenant = call.tenant
+        assert tenant is not None
+        fault = call.fault
+        kind = fault.kind
+        assert kind is not None
+        if call.commit is None:
+            # Nothing was committed (a replay or a refused body): a plain fault of that kind.
+            plain = FaultKind.server_error if kind is FaultKind.commit_then_5xx else kind
+            self.farm.ledger.fault(tenant.service, tenant.tenant, plain.value)
+            tenant.metrics.faults[plain.value] += 1
+        if kind is FaultKind.commit_then_5xx:
+            # A gateway in front of the service lost the answer: 502 or 504, its own body.
+            gateway = Reply(fault.status, gateway_body(fault.status), list(call.rate_headers))
+            self._count(call, fault.status)
+            call.responded = True
+            await self.send_reply(send, gateway, request_id, call.version)
+            return
+        if kind is FaultKind.timeout:
+            tenant.counts["timeouts"] += 1
+            await _hold(fault.delay, receive)
+        await self._drop(call, send, reply.body, reset=kind is FaultKind.reset_mid_body)
 
     def _count(self, call: Call, status: int) -> None:
         if call.tenant is not None:
@@ -151,7 +182,23 @@ class DataPlane:
             call.service.unattributed[str(status)] += 1
             call.service.metrics.unattributed.codes[str(status)] += 1
 
-    async def _drop(self, call: Call, send: Send, body: bytes = DROP_BODY) -> None:
+    async def _refuse(self, call: Call, send: Send) -> None:
+        """Reset the connection before the request is read: not one byte of an answer."""
+        assert call.tenant is not None
+        call.tenant.count_answer("network")
+        transport = transport_of(call.scope) if call.scope is not None else None
+        if transport is None:
+            # Without the socket front an app cannot reset a connection; the nearest it can do
+            # is a cut after a partial answer (documented in farm/README.md).
+            await self._drop(call, send)
+            return
+        call.responded = True
+        reset_connection(transport)
+        await asyncio.sleep(0)  # let uvicorn see the connection is gone before we return
+
+    async def _drop(
+        self, call: Call, send: Send, body: bytes = DROP_BODY, *, reset: bool = False
+    ) -> None:
         assert call.tenant is not None
         call.responded = True
         call.tenant.count_answer("network")
@@ -168,10 +215,44 @@ class DataPlane:
         await send(
             {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
         )
+        transport = transport_of(call.scope) if reset and call.scope is not None else None
+        if transport is not None:
+            await asyncio.sleep(0)  # the partial body reaches the socket before the RST
+            reset_connection(transport)
+            await asyncio.sleep(0)
+            return
         raise InjectedNetworkFault(f"{call.service.spec.id}/{call.tenant.tenant} {call.path}")
 
+    async def _trickle(
+        self,
+        call: Call,
+        reply: Reply,
+        receive: Receive,
+        send: Send,
+        request_id: bytes,
+        seconds: float,
+    ) -> None:
+        """Headers at once, then the body in pieces spread over ``seconds``: every gap is short
+        (a per-read timeout never fires) but the whole answer takes ``seconds``."""
+        body = reply.body
+        pieces = max(2, min(SLOW_BODY_PIECES, len(body)))
+        size = -(-len(body) // pieces)
+        gap = seconds / (pieces - 1)
+        await self.send_start(send, reply, request_id, call.version)
+        for start in range(0, len(body), size):
+            if start and await _hold(gap, receive):
+                # The client gave up: a committed write never reached it.
+                if call.commit is not None and call.commit.entry is not None:
+                    self.farm.ledger.mark_failed_after_commit(call.commit.entry)
+                return
+            last = start + size >= len(body)
+            await send(
+                {"type": "http.response.body", "body": body[start : start + size],
+                 "more_body": not last}
+            )  # fmt: skip
+
     @staticmethod
-    async def send_reply(send: Send, reply: Reply, request_id: bytes, version: int) -> None:
+    async def send_start(send: Send, reply: Reply, request_id: bytes, version: int) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -185,6 +266,10 @@ class DataPlane:
                 ],
             }
         )
+
+    @classmethod
+    async def send_reply(cls, send: Send, reply: Reply, request_id: bytes, version: int) -> None:
+        await cls.send_start(send, reply, request_id, version)
         await send({"type": "http.response.body", "body": reply.body})
 
 

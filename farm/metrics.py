@@ -99,9 +99,14 @@ FAMILIES = (
 #: Tenant label of a refusal whose credential names no tenant of that service.
 UNATTRIBUTED = "_unattributed"
 #: Label values that exist at zero for every (service, tenant) from the start.
-MAIN_CODES = ("200", "201", "400", "401", "403", "404", "422", "429", "500", "502", "503")
+MAIN_CODES = (
+    "200", "201", "400", "401", "403", "404", "422", "429", "500", "502", "503", "504",
+)  # fmt: skip
 EXTRA_CODES = ("network", "timeout")
-FAULT_KINDS = ("server_error", "rate_limit_spike", "network", "timeout", "commit_then_fail")
+FAULT_KINDS = (
+    "server_error", "rate_limit_spike", "network", "reset_mid_body", "refused", "timeout",
+    "slow_body", "commit_then_fail", "commit_then_5xx", "outage", "brownout",
+)  # fmt: skip
 AUTH_REASONS = ("expired", "rotated", "unknown", "missing", "wrong_tenant")
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

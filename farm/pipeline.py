@@ -37,6 +37,12 @@ def error_body(error: str, detail: str | None = None, **extra: Any) -> bytes:
     return orjson.dumps(body)
 
 
+def gateway_body(status: int) -> bytes:
+    """What a gateway in front of the service answers when it lost the backend's answer."""
+    error = "bad_gateway" if status == 502 else "gateway_timeout"
+    return error_body(error, "the upstream service did not answer the gateway in time")
+
+
 @dataclass(slots=True)
 class Reply:
     """An HTTP answer: status, JSON body, extra headers."""
@@ -77,6 +83,7 @@ class Call:
     commit: Commit | None = None
     replayed: bool = False
     responded: bool = False  # the response has started (too late for a clean 500)
+    scope: Any = None  # the ASGI scope (the socket front's transport is in it)
 
 
 class Authenticate:
@@ -308,7 +315,8 @@ class RecordInLedger:
         tenant.metrics.writes_committed += 1
         if call.fault.after_commit:
             self.farm.ledger.mark_failed_after_commit(commit.entry)
-            kind = FaultKind.commit_then_fail.value
+            gateway = call.fault.kind is FaultKind.commit_then_5xx
+            kind = (FaultKind.commit_then_5xx if gateway else FaultKind.commit_then_fail).value
             self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
             tenant.metrics.faults[kind] += 1
 

@@ -17,6 +17,7 @@ import uvicorn
 
 from farm import metrics
 from farm.app import FarmApp, create_app
+from farm.front import HTTP_PROTOCOL
 from farm.spec import ServiceSpec
 
 log = logging.getLogger("farm")
@@ -57,7 +58,14 @@ def serve(
         len(specs), host, port, seed, where,
         (state_dir / "credentials.json") if state_dir else "GET /admin/credentials",
     )  # fmt: skip
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        http=HTTP_PROTOCOL,
+    )
 
 
 @dataclass
@@ -93,6 +101,7 @@ async def running_farm(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
+        http=HTTP_PROTOCOL,
     )
     server = uvicorn.Server(config)
     # Serving inside someone else's loop: leave the process's signal handlers alone.

@@ -153,21 +153,54 @@ class ErrorProfile(StrictModel):
     commit_then_fail_share: Probability = Field(
         default=0.5, description="share of write faults that strike after the write committed"
     )
+    after_commit_gateway_share: Probability = Field(
+        default=0.5,
+        description="of the write 5xx faults that strike after the commit, the share answered "
+        "502/504 by a gateway that lost the answer (the rest drop the connection)",
+    )
 
 
 class Latency(StrictModel):
+    """Added to every answer: ``base_ms`` + ``jitter_ms``·U(0,1), plus a lognormal draw with
+    median ``p50_ms`` and 99th percentile ``p99_ms`` when those are set (the heavy tail real
+    providers have), capped at ``max_ms``."""
+
     base_ms: float = Field(default=0.0, ge=0, le=60_000)
     jitter_ms: float = Field(default=0.0, ge=0, le=60_000)
+    p50_ms: float | None = Field(default=None, gt=0, le=60_000, description="lognormal median")
+    p99_ms: float | None = Field(default=None, gt=0, le=120_000, description="lognormal p99")
+    max_ms: float = Field(default=30_000, gt=0, le=300_000, description="cap on one draw")
+
+    @model_validator(mode="after")
+    def _tail(self) -> Latency:
+        if (self.p50_ms is None) != (self.p99_ms is None):
+            raise ValueError("set both p50_ms and p99_ms (a lognormal needs both), or neither")
+        if self.p50_ms is not None and self.p99_ms is not None and self.p99_ms < self.p50_ms:
+            raise ValueError(f"p99_ms ({self.p99_ms}) must be >= p50_ms ({self.p50_ms})")
+        return self
 
 
 class NetworkProfile(StrictModel):
     """Transport-level trouble: dropped connections and stalls the client really observes."""
 
-    dns_flakiness: Probability = 0.0
-    tls_flakiness: Probability = 0.0
+    dns_flakiness: Probability = Field(
+        default=0.0, description="connection reset before the request is read (never sent)"
+    )
+    tls_flakiness: Probability = Field(
+        default=0.0, description="connection reset before the request is read (never sent)"
+    )
+    connection_drop_probability: Probability = Field(
+        default=0.0, description="connection cut mid-body (FIN or RST after a partial answer)"
+    )
     timeout_probability: Probability = 0.0
     timeout_delay_seconds: float = Field(
         default=2.0, gt=0, le=300, description="how long a 'timeout' stalls the response"
+    )
+    slow_body_probability: Probability = Field(
+        default=0.0, description="headers at once, then the body trickles for slow_body_seconds"
+    )
+    slow_body_seconds: float = Field(
+        default=3.0, gt=0, le=300, description="how long a slow body takes to arrive in full"
     )
     latency: Latency = Field(default_factory=Latency)
 

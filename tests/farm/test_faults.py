@@ -58,25 +58,48 @@ async def test_network_fault_is_a_dropped_connection_without_a_logged_traceback(
 
     handler = Keep(level=logging.DEBUG)
     logger = logging.getLogger("uvicorn.error")
-    spec = _spec(network={"dns_flakiness": 1.0})
+    spec = _spec(network={"connection_drop_probability": 1.0})
     async with running_farm([spec]) as farm, httpx.AsyncClient(base_url=farm.url) as client:
         logger.addHandler(handler)  # after uvicorn configured its loggers (that drops handlers)
         try:
             headers = await auth_headers(client, farm, "shop", "acme")
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.get("/shop/v1/customers", headers=headers)
-            # aiohttp sees the same drop as a payload error.
             import aiohttp
 
-            async with aiohttp.ClientSession() as session:
-                with pytest.raises(aiohttp.ClientPayloadError):
-                    async with session.get(farm.url + "/shop/v1/customers", headers=headers) as r:
-                        await r.read()
+            seen: Counter[str] = Counter()
+            for _ in range(12):
+                before = await _faults(client, farm)
+                # A cut mid-body: a FIN after half the body (httpx: the body is short) or a RST
+                # (httpx: a read error). Either way no complete answer.
+                with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)) as caught:
+                    await client.get("/shop/v1/customers", headers=headers)
+                kind = _new_kind(before, await _faults(client, farm))
+                expected = httpx.RemoteProtocolError if kind == "network" else httpx.ReadError
+                assert kind in ("network", "reset_mid_body") and caught.type is expected
+                seen[kind] += 1
+                # aiohttp sees the same cut as a payload error or a reset.
+                async with aiohttp.ClientSession() as session:
+                    with pytest.raises((aiohttp.ClientPayloadError, aiohttp.ClientOSError)):
+                        async with session.get(
+                            farm.url + "/shop/v1/customers", headers=headers
+                        ) as r:
+                            await r.read()
+            assert seen["network"] and seen["reset_mid_body"], seen
             status = (await client.get("/admin/status", headers=admin_headers(farm))).json()
-            assert status["services"]["shop"]["tenants"]["acme"]["network_faults"] == 2
+            assert status["services"]["shop"]["tenants"]["acme"]["network_faults"] == 24
         finally:
             logger.removeHandler(handler)
     assert not [r for r in records if r.levelno >= logging.ERROR], [r.getMessage() for r in records]
+
+
+async def _faults(client: httpx.AsyncClient, farm) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    ledger = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
+    return dict(ledger["faults"].get("shop", {}).get("acme", {}))
+
+
+def _new_kind(before: dict[str, int], after: dict[str, int]) -> str:
+    grown = [k for k, n in after.items() if n > before.get(k, 0)]
+    assert len(grown) == 1, (before, after)
+    return grown[0]
 
 
 async def test_timeout_holds_the_response_past_the_clients_read_timeout() -> None:
@@ -129,7 +152,9 @@ async def test_commit_then_fail_commits_the_write_but_the_client_sees_a_drop() -
 
 
 async def test_commit_then_fail_share_zero_never_commits_a_faulted_write() -> None:
-    spec = _spec({"preset": "none", "commit_then_fail_share": 0.0}, {"dns_flakiness": 1.0})
+    spec = _spec(
+        {"preset": "none", "commit_then_fail_share": 0.0}, {"connection_drop_probability": 1.0}
+    )
     async with running_farm([spec]) as farm, httpx.AsyncClient(base_url=farm.url) as client:
         headers = await auth_headers(client, farm, "shop", "acme")
         for i in range(5):
@@ -138,7 +163,9 @@ async def test_commit_then_fail_share_zero_never_commits_a_faulted_write() -> No
             )
             assert kind == "network"
         ledger = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
-        assert ledger["writes"] == [] and ledger["faults"]["shop"]["acme"]["network"] == 5
+        faults = ledger["faults"]["shop"]["acme"]
+        assert ledger["writes"] == []
+        assert faults.get("network", 0) + faults.get("reset_mid_body", 0) == 5
 
 
 @pytest.mark.parametrize("level", list(ChaosLevel))
@@ -150,10 +177,13 @@ def test_fault_rates_of_each_chaos_level_match_the_table(level: ChaosLevel) -> N
     effect = LEVELS[level]
     for kind, expected in (
         (FaultKind.server_error, effect.extra_server_error),
-        (FaultKind.network, effect.extra_network),
+        ((FaultKind.network, FaultKind.reset_mid_body), effect.extra_network),
+        (FaultKind.refused, effect.extra_refused),
         (FaultKind.timeout, effect.extra_timeout),
+        (FaultKind.slow_body, effect.extra_slow_body),
     ):
-        share = kinds[kind] / 20_000
+        names = kind if isinstance(kind, tuple) else (kind,)
+        share = sum(kinds[k] for k in names) / 20_000
         assert abs(share - expected) <= max(0.004, expected * 0.15), (level, kind, share)
 
 
@@ -161,7 +191,8 @@ def test_off_ignores_the_spec_profile_and_calm_uses_it() -> None:
     spec = _spec({"preset": "flaky_5xx"}, {"dns_flakiness": 0.1})
     assert fault_rates(spec, "acme", ChaosLevel.off).quiet
     calm = fault_rates(spec, "acme", ChaosLevel.calm)
-    assert calm.server_error == 0.05 and calm.network == 0.1
+    # DNS/TLS trouble means the request never reached the server: a reset before it is read.
+    assert calm.server_error == 0.05 and calm.refused == 0.1 and calm.network == 0.0
 
 
 @pytest.mark.slow
@@ -229,3 +260,51 @@ def test_same_seed_same_dice_rolls_and_tenants_roll_independently() -> None:
         FaultDice(5, "shop", "acme").roll(rates, False) for _ in range(200)
     ]
     assert a  # the first roll exists and is a decision
+
+
+def test_lognormal_latency_has_the_spec_median_and_p99() -> None:
+    from farm.latency import LatencyModel
+    from farm.spec import Latency
+
+    model = LatencyModel.from_spec(Latency(p50_ms=40, p99_ms=400, base_ms=5))
+    assert model.quantile(0.5) == pytest.approx(0.045)
+    assert model.quantile(0.99) == pytest.approx(0.405)
+    assert model.scaled(2.0).quantile(0.5) == pytest.approx(0.090)
+    capped = LatencyModel.from_spec(Latency(p50_ms=40, p99_ms=400, max_ms=100))
+    assert capped.quantile(0.999999) == pytest.approx(0.1)
+    # The dice draw latencies from it: the empirical median and p99 of many rolls match.
+    spec = _spec(network={"latency": {"p50_ms": 40, "p99_ms": 400}})
+    rates = fault_rates(spec, "acme", ChaosLevel.calm)
+    dice = FaultDice(seed=3, service="shop", tenant="acme")
+    draws = sorted(dice.roll(rates, is_write=False).latency for _ in range(20_000))
+    assert draws[10_000] == pytest.approx(0.040, rel=0.05)
+    assert draws[19_800] == pytest.approx(0.400, rel=0.15)
+
+
+def test_latency_needs_both_percentiles_in_order() -> None:
+    from pydantic import ValidationError
+
+    from farm.spec import Latency
+
+    with pytest.raises(ValidationError, match="set both p50_ms and p99_ms"):
+        Latency(p50_ms=10)
+    with pytest.raises(ValidationError, match="must be >= p50_ms"):
+        Latency(p50_ms=100, p99_ms=10)
+
+
+def test_write_faults_after_the_commit_split_between_gateways_and_drops() -> None:
+    spec = _spec({"preset": "none", "server_error_rate": 1.0, "commit_then_fail_share": 0.5,
+                  "after_commit_gateway_share": 0.5})  # fmt: skip
+    rates = fault_rates(spec, "acme", ChaosLevel.calm)
+    dice = FaultDice(seed=9, service="shop", tenant="acme")
+    rolls = [dice.roll(rates, is_write=True) for _ in range(8_000)]
+    before = [r for r in rolls if not r.after_commit]
+    gateway = [r for r in rolls if r.kind is FaultKind.commit_then_5xx]
+    drops = [r for r in rolls if r.after_commit and r.kind is FaultKind.network]
+    assert all(r.kind is FaultKind.server_error for r in before)
+    assert {r.status for r in gateway} == {502, 504}
+    for part in (before, gateway + drops):
+        assert abs(len(part) / 8_000 - 0.5) < 0.03
+    assert abs(len(gateway) / 8_000 - 0.25) < 0.03
+    # Reads never fail after a commit.
+    assert not any(dice.roll(rates, is_write=False).after_commit for _ in range(1_000))
