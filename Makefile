@@ -5,9 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # Debian packages the tests use (Prometheus for the metrics tests, docker-compose to validate the
-# compose file offline, kubectl for kustomize; wrk for make bench-farm). Installed only where
-# apt-get exists.
-APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk
+# compose file offline, kubectl for kustomize; wrk for make bench-farm; chromium for the web
+# console's browser tests). Installed only where apt-get exists.
+APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk chromium
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam
@@ -17,7 +17,22 @@ help: ## List the targets
 	@c=""; r=""; if [ -t 1 ]; then c=$$'\033[36m'; r=$$'\033[0m'; fi; \
 	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-15s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 
-install: install-system $(BIN)/gauntlet ## Create .venv and install the project, dev tools and Debian packages
+install: install-system $(BIN)/gauntlet ui ## Create .venv, install the project, dev tools, Debian packages; build the web console
+
+# The web console (ui/): npm ci from the committed lockfile, then tsc + vite build into ui/dist,
+# which the AAM backend serves on its own origin. Node.js >= 20.19 and npm must be installed.
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+.PHONY: ui
+ui: ui/dist/index.html ## Build the web console (npm ci + vite build in ui/)
+
+ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
+	@command -v npm >/dev/null || { echo "the web console needs Node.js >= 20.19 and npm (https://nodejs.org)"; exit 2; }
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run --silent build
+	@touch $@
 
 $(BIN)/gauntlet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +69,7 @@ farm: $(BIN)/gauntlet ## Serve the preseeded services on 127.0.0.1:8001
 
 DEMO_DURATION ?= 60
 .PHONY: demo
-demo: $(BIN)/gauntlet ## Farm + AAM backend on 127.0.0.1:8001/8002, naive vs full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
+demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8002, naive vs full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
 bench: bench-farm bench-aam ## Run every benchmark

@@ -177,6 +177,7 @@ class Backend:
         self.journal = RunJournal()
         self._farms: FarmSet | None = None
         self._batch: asyncio.Task[None] | None = None
+        self._stop_reason: str | None = None
 
     async def start(self) -> None:
         from aam import AamProfile, Mesh
@@ -199,6 +200,19 @@ class Backend:
     @property
     def busy(self) -> bool:
         return self._batch is not None and not self._batch.done()
+
+    def stop_batch(self, reason: str) -> list[str]:
+        """Cancel the running batch; returns the ids of the runs it ends (none when idle)."""
+        if not self.busy:
+            return []
+        assert self._batch is not None
+        self._stop_reason = reason
+        self._batch.cancel()
+        ended = [r.id for r in self.runs.values() if r.status in ("queued", "running")]
+        for record in self.runs.values():
+            if record.status == "queued":
+                record.status, record.error = "error", f"{reason} before it started"
+        return ended
 
     def specs(self) -> dict[str, Any]:
         try:
@@ -305,7 +319,10 @@ class Backend:
             state_dir=self.settings.state_dir,
             configs=self.settings.configs,
         )
+        self._stop_reason = None
         for record, spec in batch:
+            if record.status != "queued":  # stopped before its turn
+                continue
             record.status = "running"
             self.history.start(record.id, spec.name, spec.mode.value, spec.profile.label, spec.seed)
 
@@ -315,7 +332,8 @@ class Backend:
             try:
                 card = await run_scenario(spec, options, run_id=record.id, on_progress=on_progress)
             except asyncio.CancelledError:
-                record.status, record.error = "error", "cancelled (backend shutting down)"
+                reason = self._stop_reason or "cancelled (backend shutting down)"
+                record.status, record.error = "error", reason
                 self.history.fail(record.id, record.error)
                 raise
             except Exception as exc:  # a run's failure is reported on the run, not as a crash
@@ -341,6 +359,8 @@ def _validation_reason(where: str, exc: ValidationError) -> str:
 
 def create_app(settings: BackendSettings) -> FastAPI:
     """The backend FastAPI app; the mesh opens and closes with the app's lifespan."""
+    from workflows.console_api import is_open_path, mount_console
+
     backend = Backend(settings)
     token = settings.token or resolve_token(settings.state_dir)
     expected = token.encode()
@@ -348,17 +368,23 @@ def create_app(settings: BackendSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backend.start()
+        await console.start()
         try:
             yield
         finally:
+            await console.stop()
             await backend.stop()
 
     app = FastAPI(title="AAM Gauntlet backend", lifespan=lifespan)
     app.state.backend = backend
+    app.state.backend_token = token
+    console = mount_console(app, backend)  # the web console: workflows/console_api.py
 
     @app.middleware("http")
     async def _require_token(request: Request, call_next: Any) -> Response:
-        if (request.method, request.url.path) in OPEN_ENDPOINTS:
+        if (request.method, request.url.path) in OPEN_ENDPOINTS or is_open_path(
+            request.method, request.url.path
+        ):
             return await call_next(request)
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         presented = presented.strip()
@@ -519,6 +545,7 @@ def _run_state(backend: Backend, run_id: str | None) -> tuple[str, Path]:
 
 def _error_name(status: int) -> str:
     return {
+        403: "forbidden",
         404: "not_found",
         409: "conflict",
         422: "invalid_request",
@@ -553,4 +580,14 @@ def serve(settings: BackendSettings, *, host: str = "127.0.0.1", port: int = 800
             print(
                 f"backend token: ${TOKEN_ENV} (send Authorization: Bearer <token>)", file=sys.stderr
             )
+    from workflows.console_api import LOGIN_CODE_ENV
+
+    if not os.environ.get(LOGIN_CODE_ENV, "").strip():
+        # A one-time code for the web console; in the URL's fragment, which no server sees.
+        os.environ[LOGIN_CODE_ENV] = secrets.token_urlsafe(18)
+        print(
+            f"web console: http://{host}:{port}/#login={os.environ[LOGIN_CODE_ENV]} "
+            "(signs in once; or paste the token)",
+            file=sys.stderr,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -512,8 +512,15 @@ def demo(
     state_dir: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
         "var/demo"
     ),
+    stay: Annotated[
+        bool | None,
+        typer.Option(
+            help="Keep the farm, backend and web console up after the comparison until Ctrl-C "
+            "(default: when stdin is a terminal)."
+        ),
+    ] = None,
 ) -> None:
-    """Start the farm and the AAM backend locally, compare naive vs full under a storm."""
+    """Start the farm, the AAM backend and its web console; compare naive vs full under a storm."""
     from workflows.demo import run_demo
 
     code = run_demo(
@@ -523,6 +530,7 @@ def demo(
         backend_port=backend_port,
         state_dir=state_dir,
         console=out,
+        stay=sys.stdin.isatty() if stay is None else stay,
     )
     sys.stdout.flush()
     raise typer.Exit(code)

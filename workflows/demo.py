@@ -1,6 +1,9 @@
 """``make demo``: the farm and the AAM backend as local processes, naive vs full under a storm.
 
 Everything the demo starts it also stops (by PID), on success, on failure and on Ctrl-C.
+The web console is served by the backend: the demo prints a one-time login link for it (the code
+is in the fragment after ``#``, which the browser never sends to a server) and, with ``stay``,
+keeps everything up after the comparison until Ctrl-C so the console can still be used.
 Exit code: 0 when the comparison came out as expected (naive FAILED, full PASSED), 1 when it
 did not, 2 when the demo could not run (port taken, a process did not start), 130 on Ctrl-C.
 """
@@ -22,8 +25,9 @@ import httpx
 from rich.console import Console
 from rich.live import Live
 
-from workflows.backend import TOKEN_ENV, auth_headers, port_is_free
+from workflows.backend import TOKEN_ENV, auth_headers, port_is_free, write_token_file
 from workflows.cli_run import expected_verdict
+from workflows.console_api import LOGIN_CODE_ENV, LOGIN_CODE_TTL_SECONDS
 from workflows.runner import RunProgress, ScenarioError, load_scenario
 from workflows.scorecard import Scorecard
 
@@ -115,6 +119,7 @@ def run_demo(
     backend_port: int,
     state_dir: Path,
     console: Console,
+    stay: bool = False,
 ) -> int:
     """Start farm + backend, run the comparison through the backend API, stop everything."""
     from workflows.report import comparison, scorecard_tables
@@ -137,6 +142,10 @@ def run_demo(
     env["GAUNTLET_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     backend_token = secrets.token_urlsafe(32)
     env[TOKEN_ENV] = backend_token
+    # The token also goes to <state dir>/backend-token (0600) for signing in by hand.
+    token_file = write_token_file(state_dir, backend_token)
+    login_code = secrets.token_urlsafe(18)
+    env[LOGIN_CODE_ENV] = login_code
     env.pop("GAUNTLET_SERVICE_URLS", None)
     farm_url = f"http://{HOST}:{farm_port}"
     backend_url = f"http://{HOST}:{backend_port}"
@@ -182,6 +191,13 @@ def run_demo(
             wait_healthy(client, f"{farm_url}/healthz", children[0])
             wait_healthy(client, f"{backend_url}/health", children[1])
             console.print(
+                f"web console: [bold]{backend_url}/#login={login_code}[/bold]\n"
+                f"  (open it in a browser; the link signs you in once, within "
+                f"{LOGIN_CODE_TTL_SECONDS // 60} min; in another tab, paste the token from "
+                f"{token_file})",
+                soft_wrap=True,
+            )
+            console.print(
                 f"running [bold]{spec.name}[/bold] ({spec.mode.value}, {duration:.0f} s per "
                 f"profile, seed {spec.seed}) with profiles {' and '.join(PROFILES)} …"
             )
@@ -216,13 +232,25 @@ def run_demo(
                     f"[red]unexpected:[/red] {card.profile} {card.verdict} "
                     f"(expected {expected_verdict(card.profile)})"
                 )
-            return 1
-        console.print(
-            "[green]as expected:[/green] the naive client FAILED the storm and the full AAM "
-            "PASSED it. Scorecards: "
-            + ", ".join(str(state_dir / "runs" / c.run_id / "scorecard.json") for c in cards)
-        )
-        return 0
+            code = 1
+        else:
+            console.print(
+                "[green]as expected:[/green] the naive client FAILED the storm and the full AAM "
+                "PASSED it. Scorecards: "
+                + ", ".join(str(state_dir / "runs" / c.run_id / "scorecard.json") for c in cards)
+            )
+            code = 0
+        if stay:
+            console.print(
+                f"the farm, the backend and the console stay up at {backend_url}/ "
+                "(runs, reports, chaos); press Ctrl-C to stop them"
+            )
+            for _ in range(10**9):  # until Ctrl-C, or a child dies
+                if not all(child.alive() for child in children):
+                    console.print("[red]error[/red] the farm or the backend stopped")
+                    return 2
+                time.sleep(1)
+        return code
     except KeyboardInterrupt:
         console.print("interrupted: stopping the farm and the backend")
         return 130

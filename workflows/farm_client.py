@@ -118,6 +118,10 @@ class FarmSet:
             seen[url] = self._clients[url]
         return list(seen.values())
 
+    def by_url(self) -> dict[str, FarmClient]:
+        """Every distinct farm, by its base URL."""
+        return dict(self._clients)
+
     async def close(self) -> None:
         """Close every client."""
         await asyncio.gather(*(c.close() for c in self._clients.values()))

@@ -1,0 +1,109 @@
+import { useState } from 'react';
+import { Button, InlineNotification, NumberInput, Select, SelectItem, Tag } from '@carbon/react';
+import { api } from '../lib/api';
+import { useLive } from '../lib/live';
+
+export const LEVELS = ['off', 'calm', 'mild', 'storm', 'hell'] as const;
+const TAG: Record<string, 'gray' | 'green' | 'blue' | 'magenta' | 'red'> = {
+  off: 'gray',
+  calm: 'green',
+  mild: 'blue',
+  storm: 'magenta',
+  hell: 'red',
+};
+
+/** Chaos for the farm or one service, an auto-off timer, and the kill switch. */
+export function ChaosPanel() {
+  const store = useLive();
+  const chaos = store.tick?.chaos;
+  const services = Object.keys(store.tick?.services ?? {}).sort();
+  const [scope, setScope] = useState('*');
+  const [level, setLevel] = useState<string>('storm');
+  const [autoOff, setAutoOff] = useState<number>(60);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function run(fn: () => Promise<unknown>) {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const apply = () =>
+    run(() =>
+      api('/api/chaos', {
+        body: {
+          level,
+          service: scope === '*' ? null : scope,
+          auto_off_seconds: autoOff > 0 && level !== 'off' ? autoOff : null,
+        },
+      }),
+    );
+  const kill = () => run(() => api('/api/chaos/kill', { method: 'POST' }));
+  const timers = Object.entries(store.timers);
+
+  return (
+    <div className="panel" data-testid="chaos-panel">
+      <h3>Chaos</h3>
+      <p className="muted" data-testid="chaos-status">
+        farm: <Tag size="sm" type={TAG[chaos?.level ?? ''] ?? 'gray'} data-testid="chaos-farm-level">{chaos?.level ?? 'unknown'}</Tag>
+        {services.map((s) => (
+          <span key={s} style={{ marginRight: 4 }} data-testid={`chaos-service-${s}`} data-level={chaos?.services[s]}>
+            {s}: <b>{chaos?.services[s] ?? '?'}</b>
+          </span>
+        ))}
+      </p>
+      <div className="row">
+        <Select id="chaos-scope" labelText="Where" size="sm" value={scope} data-testid="chaos-scope" onChange={(e) => setScope(e.target.value)}>
+          <SelectItem value="*" text="whole farm" />
+          {services.map((s) => (
+            <SelectItem key={s} value={s} text={s} />
+          ))}
+        </Select>
+        <Select id="chaos-level" labelText="Level" size="sm" value={level} data-testid="chaos-level" onChange={(e) => setLevel(e.target.value)}>
+          {LEVELS.map((l) => (
+            <SelectItem key={l} value={l} text={l} />
+          ))}
+        </Select>
+        <NumberInput
+          id="chaos-auto-off"
+          label="Auto-off after (s, 0 = never)"
+          size="sm"
+          min={0}
+          max={86400}
+          step={10}
+          value={autoOff}
+          data-testid="chaos-auto-off"
+          onChange={(_e, { value }) => setAutoOff(Number(value) || 0)}
+        />
+        <Button size="sm" disabled={busy} onClick={apply} data-testid="chaos-apply">
+          Set chaos
+        </Button>
+        <Button size="sm" kind="danger" disabled={busy} onClick={kill} data-testid="chaos-kill">
+          Kill switch: all off
+        </Button>
+      </div>
+      {timers.length > 0 && (
+        <p className="muted" data-testid="chaos-timers">
+          {timers.map(([where, at]) => (
+            <span key={where}>
+              {where === '*' ? 'farm' : where} goes off at {new Date(at * 1000).toLocaleTimeString()}{' '}
+            </span>
+          ))}
+        </p>
+      )}
+      {store.chaosLog[0] && (
+        <p className="muted" data-testid="chaos-last">
+          last change: {store.chaosLog[0].service ?? 'farm'} → {store.chaosLog[0].level} ({store.chaosLog[0].reason})
+        </p>
+      )}
+      {error && <InlineNotification kind="error" lowContrast title="Chaos" subtitle={error} data-testid="chaos-error" />}
+    </div>
+  );
+}
