@@ -369,11 +369,14 @@ def mount_console(app: FastAPI, backend: Backend, *, dist: Path | None = None) -
     @api.get("/scenarios")
     async def scenarios() -> dict[str, Any]:
         from aam.profile import Defence
+        from workflows.backend import ScenarioRequest
 
         return {
             "scenarios": library(backend.settings.scenarios_dir),
             "profiles": ["full", "naive", *[f"full-{d.value}" for d in Defence]],
             "services": sorted(s.id for s in load_specs(backend.settings.configs)),
+            # An external AAM under test (by URL) is offered only once the run API takes one.
+            "external_aam": "aam_url" in ScenarioRequest.model_fields,
         }
 
     @api.post("/chaos")

@@ -50,15 +50,17 @@ export function LaunchPanel({ onLaunched }: { onLaunched?: (ids: string[]) => vo
   const [profile, setProfile] = useState('full');
   const [compare, setCompare] = useState('naive');
   const [aamUrl, setAamUrl] = useState('');
+  const [externalAam, setExternalAam] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    api<{ scenarios: LibraryEntry[]; profiles: string[] }>('/api/scenarios')
+    api<{ scenarios: LibraryEntry[]; profiles: string[]; external_aam: boolean }>('/api/scenarios')
       .then((b) => {
         setLibrary(b.scenarios);
         setProfiles(b.profiles);
+        setExternalAam(b.external_aam);
       })
       .catch((e) => setError((e as Error).message));
     api<{ workflows: { name: string }[] }>('/workflows')
@@ -113,7 +115,7 @@ export function LaunchPanel({ onLaunched }: { onLaunched?: (ids: string[]) => vo
     try {
       const chosenProfiles = compare && compare !== profile ? [compare, profile] : [profile];
       const body: Record<string, unknown> = { spec: composed(), profiles: chosenProfiles };
-      if (aamUrl.trim()) body.aam_url = aamUrl.trim();
+      if (externalAam && aamUrl.trim()) body.aam_url = aamUrl.trim();
       const res = await api<{ run_ids: string[] }>('/scenarios/run', { body });
       setNotice(`started ${res.run_ids.join(', ')} (${chosenProfiles.join(' then ')})`);
       onLaunched?.(res.run_ids);
@@ -193,7 +195,17 @@ export function LaunchPanel({ onLaunched }: { onLaunched?: (ids: string[]) => vo
             <SelectItem key={p} value={p} text={p} />
           ))}
         </Select>
-        <TextInput id="launch-aam-url" labelText="External AAM URL (instead of the profile)" size="sm" placeholder="http://127.0.0.1:9000" value={aamUrl} data-testid="launch-aam-url" onChange={(e) => setAamUrl(e.target.value)} />
+        <TextInput
+          id="launch-aam-url"
+          labelText="External AAM URL (instead of the profile)"
+          size="sm"
+          placeholder="http://127.0.0.1:9000"
+          disabled={!externalAam}
+          helperText={externalAam ? undefined : 'this backend runs the built-in AAM only'}
+          value={aamUrl}
+          data-testid="launch-aam-url"
+          onChange={(e) => setAamUrl(e.target.value)}
+        />
       </div>
       <div className="row" style={{ marginTop: '0.75rem' }}>
         <Button size="sm" disabled={busy || !!running} onClick={launch} data-testid="launch-start">
