@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A service id: a DNS label that may also contain underscores (the seed's ``my_service_mock``);
+#: Kubernetes objects use :func:`dns_name` of it.
+SERVICE_ID = r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
 FIELD_NAME = r"^[a-z_][a-z0-9_]*$"
 
 #: Field kinds the record generator knows. ``ref:<resource>`` is a foreign key to another
@@ -43,6 +46,46 @@ FIELD_KINDS = (
 FIELD_KIND_PATTERN = r"^(" + "|".join(FIELD_KINDS) + r"|ref:[a-z][a-z0-9_]*)$"
 #: Types a ``retype`` drift may turn a field into.
 RETYPE_TARGETS = ("string", "integer", "number", "boolean")
+
+
+def dns_name(service_id: str) -> str:
+    """The DNS-safe name of a service id, for Kubernetes objects: ``my_service_mock`` ->
+    ``my-service-mock``."""
+    return service_id.replace("_", "-")
+
+
+def _preset_shorthand(value: object) -> object:
+    """``error_profile: mostly_ok`` is shorthand for ``error_profile: {preset: mostly_ok}``."""
+    return {"preset": value} if isinstance(value, str) else value
+
+
+def _error_profile_schema(schema: dict[str, Any]) -> None:
+    """JSON schema of an ``error_profile`` field: the object, or a preset name (shorthand)."""
+    options = list(schema["anyOf"]) if "anyOf" in schema else [dict(schema)]
+    schema.clear()
+    preset = {"type": "string", "enum": [p.value for p in ErrorPreset]}
+    schema["anyOf"] = [*options, preset]
+    schema["description"] = "an error profile, or just a preset name (shorthand for {preset: ...})"
+
+
+def _schema_fields_schema(schema: dict[str, Any]) -> None:
+    """JSON schema of ``schema.fields``: the per-resource map, or a flat list of {name, type}."""
+    as_map = dict(schema)
+    description = as_map.pop("description", "")
+    item = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "pattern": FIELD_NAME},
+            "type": {"type": "string", "pattern": FIELD_KIND_PATTERN},
+        },
+        "required": ["name", "type"],
+        "additionalProperties": False,
+    }
+    schema.clear()
+    schema["anyOf"] = [as_map, {"type": "array", "items": item, "minItems": 1}]
+    schema["description"] = (
+        f"{description}; or a flat list of {{name, type}} that describes every resource"
+    )
 
 
 class StrictModel(BaseModel):
@@ -210,8 +253,18 @@ class Schema(StrictModel):
 
     version: int = Field(default=1, ge=1)
     fields: dict[str, dict[str, Annotated[str, Field(pattern=FIELD_KIND_PATTERN)]]] = Field(
-        description="resource name -> field name -> field kind (see FIELD_KINDS, or ref:<resource>)"
+        description="resource name -> field name -> field kind (see FIELD_KINDS, or ref:<resource>)",
+        json_schema_extra=_schema_fields_schema,
     )
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _no_bare_list(cls, value: object) -> object:
+        if isinstance(value, list):
+            # ServiceSpec turns a flat list into the map (it knows the resources); a Schema
+            # validated on its own has no resources to describe.
+            raise ValueError("a flat list of fields needs the service's resources")
+        return value
 
     @field_validator("fields")
     @classmethod
@@ -270,26 +323,75 @@ class Tenant(StrictModel):
     client_secret: str | None = Field(default=None, min_length=16, max_length=200)
     api_key: str | None = Field(default=None, min_length=16, max_length=200)
     rate_limit: RateLimit | None = None
-    error_profile: ErrorProfile | None = None
+    error_profile: ErrorProfile | None = Field(
+        default=None, json_schema_extra=_error_profile_schema
+    )
     network_profile: NetworkProfile | None = None
+
+    _shorthand = field_validator("error_profile", mode="before")(_preset_shorthand)
 
 
 class ServiceSpec(StrictModel):
     """A synthetic third-party API: the YAML file and the ``SyntheticService.spec``."""
 
-    id: str = Field(pattern=DNS_LABEL, max_length=63)
+    id: str = Field(
+        pattern=SERVICE_ID,
+        max_length=63,
+        description="lower-case letters, digits, '-' and '_'; Kubernetes objects use it with "
+        "'_' as '-'",
+    )
     display_name: str | None = Field(default=None, max_length=100)
     protocol: Literal["rest"] = "rest"
     base_path: str = Field(pattern=r"^/[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
     auth: Auth = Field(default_factory=Auth)
     rate_limit: RateLimit
-    error_profile: ErrorProfile = Field(default_factory=ErrorProfile)
+    error_profile: ErrorProfile = Field(
+        default_factory=ErrorProfile, json_schema_extra=_error_profile_schema
+    )
     network_profile: NetworkProfile = Field(default_factory=NetworkProfile)
     resources: list[Resource] = Field(min_length=1)
     schema_: Schema = Field(alias="schema")
     drift_schedule: list[DriftStep] = Field(default_factory=list)
     tenants: list[Tenant] = Field(default_factory=lambda: [Tenant(id="default")], min_length=1)
     idempotency: Idempotency = Field(default_factory=Idempotency)
+
+    _shorthand = field_validator("error_profile", mode="before")(_preset_shorthand)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_fields(cls, data: Any) -> Any:
+        """``schema.fields`` as a flat list of ``{name, type}`` (seed 000: "a list of fields")
+        describes every resource: it becomes the per-resource map."""
+        if not isinstance(data, dict):
+            return data
+        schema = data.get("schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
+            return data
+        fields: dict[str, str] = {}
+        for i, item in enumerate(schema["fields"]):
+            if (
+                not isinstance(item, dict)
+                or set(item) != {"name", "type"}
+                or not all(isinstance(v, str) for v in item.values())
+            ):
+                raise ValueError(
+                    f"schema.fields[{i}]: expected {{name: <field>, type: <kind>}}, got {item!r}"
+                )
+            if item["name"] in fields:
+                raise ValueError(f"schema.fields[{i}]: field {item['name']!r} listed twice")
+            fields[item["name"]] = item["type"]
+        resources = data.get("resources")
+        names = [
+            r["name"]
+            for r in (resources if isinstance(resources, list) else [])
+            if isinstance(r, dict) and isinstance(r.get("name"), str)
+        ]
+        return {**data, "schema": {**schema, "fields": {n: dict(fields) for n in names}}}
+
+    @property
+    def k8s_name(self) -> str:
+        """The DNS-safe name Kubernetes objects of this service use."""
+        return dns_name(self.id)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSpec:

@@ -161,3 +161,74 @@ def test_validate_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert f"{bad}: rate_limit.max_rps:" in result.output
     assert "missing.yaml: no such file or directory" in result.output
     assert "Traceback" not in result.output
+
+
+#: Seed 001's "Adding a New Service" example, as written, plus the resources it leaves to
+#: "# ... rest of config" (schema.fields as seed 000's flat "list of fields").
+SEED_001_EXAMPLE = """
+id: my_service_mock
+protocol: rest
+base_path: /api/myservice
+auth:
+  type: oauth2_client_credentials
+rate_limit:
+  max_rps: 10
+  burst: 20
+error_profile: mostly_ok
+# ... rest of config
+resources:
+  - name: orders
+    endpoints:
+      - {method: GET, path: /orders, paginated: true}
+      - {method: POST, path: /orders}
+schema:
+  version: 1
+  fields:
+    - {name: id, type: id}
+    - {name: customer, type: name}
+    - {name: total, type: amount}
+"""
+
+
+def test_the_seeds_own_example_validates_as_written(tmp_path: Path) -> None:
+    path = _write(tmp_path, SEED_001_EXAMPLE, "my_service_mock.yaml")
+    spec, problems = load_spec_file(path)
+    assert problems == [] and spec is not None
+    assert spec.id == "my_service_mock" and spec.k8s_name == "my-service-mock"
+    assert spec.error_profile.preset.value == "mostly_ok"
+    assert spec.schema_.fields == {"orders": {"id": "id", "customer": "name", "total": "amount"}}
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "my_service_mock (Kubernetes name my-service-mock)" in result.output
+
+
+def test_a_flat_field_list_describes_every_resource_and_a_tenant_takes_a_preset_name(
+    tmp_path: Path,
+) -> None:
+    text = SEED_001_EXAMPLE.replace(
+        "      - {method: POST, path: /orders}\n",
+        "      - {method: POST, path: /orders}\n  - name: refunds\n"
+        "    endpoints: [{method: GET, path: /refunds}]\n",
+    ) + "tenants:\n  - {id: acme, error_profile: flaky_5xx}\n"
+    spec, problems = load_spec_file(_write(tmp_path, text))
+    assert problems == [] and spec is not None
+    assert set(spec.schema_.fields) == {"orders", "refunds"}
+    assert spec.error_profile_for("acme").preset.value == "flaky_5xx"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("- {name: total, type: amount}", "- {name: total}"), "schema.fields[2]: expected"),
+        (("- {name: total, type: amount}", "- {name: id, type: id}"), "listed twice"),
+        (("type: amount}", "type: banana}"), "matching"),
+        (("error_profile: mostly_ok", "error_profile: sometimes_ok"), "error_profile.preset"),
+        (("id: my_service_mock", "id: _bad_"), "id"),
+    ],
+)
+def test_the_shorthands_still_name_what_is_wrong(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    spec, problems = load_spec_file(_write(tmp_path, SEED_001_EXAMPLE.replace(*change)))
+    assert spec is None
+    assert any(expected in f"{p.field}: {p.message}" for p in problems), problems

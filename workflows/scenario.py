@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from aam.profile import AamProfile
-from farm.spec import DNS_LABEL
+from farm.spec import DNS_LABEL, SERVICE_ID
 
 
 class Mode(StrEnum):
@@ -30,7 +30,7 @@ class WorkflowRun(ScenarioModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="a registered workflow name")
     concurrency: int = Field(default=1, ge=1, le=256)
-    services: list[Annotated[str, Field(pattern=DNS_LABEL)]] | None = Field(
+    services: list[Annotated[str, Field(pattern=SERVICE_ID)]] | None = Field(
         default=None, description="restrict to these services (default: the scenario's)"
     )
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -88,7 +88,7 @@ class ScenarioSpec(ScenarioModel):
     mode: Mode = Mode.mild
     duration_seconds: float = Field(default=60, gt=0, le=3600)
     seed: int = Field(default=42, ge=0)
-    services: list[Annotated[str, Field(pattern=DNS_LABEL)]] = Field(min_length=1)
+    services: list[Annotated[str, Field(pattern=SERVICE_ID)]] = Field(min_length=1)
     tenants: list[Annotated[str, Field(pattern=DNS_LABEL)]] | None = Field(
         default=None, description="tenants to use on every service (default: all of each)"
     )

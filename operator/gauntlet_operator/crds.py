@@ -194,7 +194,10 @@ def service_example(config: Path) -> tuple[str, dict[str, Any]]:
     resource = {
         "apiVersion": names.API_VERSION,
         "kind": names.SERVICE_KIND,
-        "metadata": {"name": spec.id, "labels": {"app.kubernetes.io/part-of": "aam-gauntlet"}},
+        "metadata": {
+            "name": spec.k8s_name,
+            "labels": {"app.kubernetes.io/part-of": "aam-gauntlet"},
+        },
         "spec": {**data, "replicas": 1},
     }
     return spec.id, resource

@@ -110,7 +110,12 @@ def _convert_any_of(node: Schema, defs: dict[str, Schema], path: str) -> Schema:
         # Kubernetes way. The operator validates the value with the pydantic model anyway.
         if types == {"integer", "string"}:
             out = {"x-kubernetes-int-or-string": True}
-        elif types <= {"string", "integer", "number", "boolean"}:
+        elif types <= {"string", "integer", "number", "boolean"} or (
+            # A shorthand next to the full form (``error_profile: mostly_ok`` or an object;
+            # ``schema.fields`` as a map or a flat list): the API server keeps the value as
+            # it is and the pydantic model validates it.
+            len(types) == 2 and None not in types and types & {"object", "array"}
+        ):
             out = {"x-kubernetes-preserve-unknown-fields": True}
         else:
             raise SchemaConversionError(f"{path}: anyOf over {sorted(map(str, types))}")
