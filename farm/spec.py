@@ -253,7 +253,7 @@ class Schema(StrictModel):
 
     version: int = Field(default=1, ge=1)
     fields: dict[str, dict[str, Annotated[str, Field(pattern=FIELD_KIND_PATTERN)]]] = Field(
-        description="resource name -> field name -> field kind (see FIELD_KINDS, or ref:<resource>)",
+        description="resource name -> field name -> field kind (FIELD_KINDS or ref:<resource>)",
         json_schema_extra=_schema_fields_schema,
     )
 

@@ -43,7 +43,9 @@ def validate(
         files = len({p.file for p in problems})
         err.print(f"{len(problems)} problem(s) in {files} file(s); {len(specs)} valid spec(s).")
         raise typer.Exit(1)
-    names = [s.id if s.k8s_name == s.id else f"{s.id} (Kubernetes name {s.k8s_name})" for s in specs]
+    names = [
+        s.id if s.k8s_name == s.id else f"{s.id} (Kubernetes name {s.k8s_name})" for s in specs
+    ]
     out.print(f"[green]ok[/green] {len(specs)} valid service spec(s): " + ", ".join(names))
 
 
