@@ -205,11 +205,14 @@ def test_the_seeds_own_example_validates_as_written(tmp_path: Path) -> None:
 def test_a_flat_field_list_describes_every_resource_and_a_tenant_takes_a_preset_name(
     tmp_path: Path,
 ) -> None:
-    text = SEED_001_EXAMPLE.replace(
-        "      - {method: POST, path: /orders}\n",
-        "      - {method: POST, path: /orders}\n  - name: refunds\n"
-        "    endpoints: [{method: GET, path: /refunds}]\n",
-    ) + "tenants:\n  - {id: acme, error_profile: flaky_5xx}\n"
+    text = (
+        SEED_001_EXAMPLE.replace(
+            "      - {method: POST, path: /orders}\n",
+            "      - {method: POST, path: /orders}\n  - name: refunds\n"
+            "    endpoints: [{method: GET, path: /refunds}]\n",
+        )
+        + "tenants:\n  - {id: acme, error_profile: flaky_5xx}\n"
+    )
     spec, problems = load_spec_file(_write(tmp_path, text))
     assert problems == [] and spec is not None
     assert set(spec.schema_.fields) == {"orders", "refunds"}
