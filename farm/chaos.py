@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from farm.latency import NO_LATENCY, LatencyModel
-from farm.spec import ErrorPreset, ServiceSpec
+from farm.spec import BrownoutProfile, ErrorPreset, OutageProfile, ServiceSpec
 
 
 class ChaosLevel(StrEnum):
@@ -48,6 +48,29 @@ LEVELS: dict[ChaosLevel, LevelEffect] = {
 }
 START_LEVEL = ChaosLevel.calm
 
+#: Correlated faults a level brings to services whose spec sets none (farm/README.md).
+LEVEL_BROWNOUTS: dict[ChaosLevel, BrownoutProfile] = {
+    ChaosLevel.storm: BrownoutProfile(
+        every_seconds=45, duration_seconds=4, extra_error_rate=0.25, latency_factor=4
+    ),
+    ChaosLevel.hell: BrownoutProfile(
+        every_seconds=30, duration_seconds=5, extra_error_rate=0.3, latency_factor=5
+    ),
+}
+LEVEL_OUTAGES: dict[ChaosLevel, OutageProfile] = {
+    ChaosLevel.hell: OutageProfile(every_seconds=90, duration_seconds=2),
+}
+
+
+def weather_for(
+    spec: ServiceSpec, level: ChaosLevel
+) -> tuple[BrownoutProfile | None, OutageProfile | None]:
+    """The brownout and outage parameters of ``spec`` at ``level`` (none at ``off``)."""
+    if level is ChaosLevel.off:
+        return None, None
+    return spec.brownouts or LEVEL_BROWNOUTS.get(level), spec.outages or LEVEL_OUTAGES.get(level)
+
+
 #: (server_error_rate, rate_limit_spike_rate) of each error preset; explicit values override.
 PRESETS: dict[ErrorPreset, tuple[float, float]] = {
     ErrorPreset.none: (0.0, 0.0),
@@ -72,7 +95,6 @@ class FaultKind(StrEnum):
     commit_then_fail = "commit_then_fail"  # committed, then a drop or a stall-then-drop
     commit_then_5xx = "commit_then_5xx"  # committed, then a gateway 502/504
     outage = "outage"  # the service (or tenant) is down: refused during an outage window
-    brownout = "brownout"  # a request answered during a brownout window (error or not)
 
 
 @dataclass(frozen=True, slots=True)

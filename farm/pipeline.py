@@ -143,9 +143,20 @@ class InjectFault:
     def __call__(self, call: Call) -> Reply | None:
         tenant = call.tenant
         assert tenant is not None
-        if tenant.rates.quiet or self.farm.chaos.level_for(tenant.service) is ChaosLevel.off:
+        if self.farm.chaos.level_for(tenant.service) is ChaosLevel.off:
             return None
-        decision = tenant.dice.roll(tenant.rates, call.method == "POST")
+        weather = call.service.weather
+        window = weather.at(call.now, tenant.tenant) if weather.enabled else None
+        rates = tenant.rates
+        if window is None:
+            if rates.quiet:
+                return None
+        elif window.kind == "brownout":
+            rates = tenant.browned_out(window.extra_error, window.latency_factor)
+        decision = tenant.dice.roll(rates, call.method == "POST")
+        if window is not None and window.kind == "outage":
+            # The dice rolled anyway (the same draws whatever happens); the service is down.
+            decision = FaultDecision(FaultKind.outage)
         call.fault = decision
         if decision.kind is None or decision.after_commit:
             return None

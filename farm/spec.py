@@ -248,6 +248,30 @@ class NetworkProfile(StrictModel):
     latency: Latency = Field(default_factory=Latency)
 
 
+class BrownoutProfile(StrictModel):
+    """Brownout windows: for a few seconds a service (or one tenant) answers with more errors
+    and more slowly, together. Windows start about every ``every_seconds`` (x0.5-1.5) and last
+    about ``duration_seconds`` (x0.5-1.5), from the seed."""
+
+    every_seconds: float = Field(gt=0, le=86_400, description="mean gap between windows")
+    duration_seconds: float = Field(gt=0, le=3600, description="mean window length")
+    extra_error_rate: Probability = Field(default=0.3, description="5xx share added in a window")
+    latency_factor: float = Field(default=4.0, ge=1, le=100, description="latency multiplier")
+    tenant_share: Probability = Field(
+        default=0.5, description="share of windows that hit one tenant instead of all"
+    )
+
+
+class OutageProfile(StrictModel):
+    """Short full outages: every request is refused (connection reset before it is read)."""
+
+    every_seconds: float = Field(gt=0, le=86_400, description="mean gap between outages")
+    duration_seconds: float = Field(gt=0, le=3600, description="mean outage length")
+    tenant_share: Probability = Field(
+        default=0.0, description="share of outages that hit one tenant instead of all"
+    )
+
+
 class Schema(StrictModel):
     """Version 1 of every resource's record shape; drift derives later versions from it."""
 
@@ -349,6 +373,12 @@ class ServiceSpec(StrictModel):
         default_factory=ErrorProfile, json_schema_extra=_error_profile_schema
     )
     network_profile: NetworkProfile = Field(default_factory=NetworkProfile)
+    brownouts: BrownoutProfile | None = Field(
+        default=None, description="brownout windows (default: the chaos level's, if any)"
+    )
+    outages: OutageProfile | None = Field(
+        default=None, description="full outage windows (default: the chaos level's, if any)"
+    )
     resources: list[Resource] = Field(min_length=1)
     schema_: Schema = Field(alias="schema")
     drift_schedule: list[DriftStep] = Field(default_factory=list)

@@ -15,7 +15,16 @@ from typing import Any
 
 from farm import metrics
 from farm.auth import Authenticator, TokenStore
-from farm.chaos import LEVELS, ChaosLevel, ChaosState, FaultDice, FaultRates, fault_rates
+from farm.brownout import Weather
+from farm.chaos import (
+    LEVELS,
+    ChaosLevel,
+    ChaosState,
+    FaultDice,
+    FaultRates,
+    fault_rates,
+    weather_for,
+)
 from farm.clock import Clock
 from farm.credentials import CredentialBook
 from farm.drift import DriftSchedule
@@ -53,8 +62,8 @@ class TenantState:
     """Per-(service, tenant) runtime state."""
 
     __slots__ = (
-        "bucket", "counts", "dice", "metrics", "policy_headers", "rates", "service", "spec",
-        "tenant",
+        "_browned", "bucket", "counts", "dice", "metrics", "policy_headers", "rates", "service",
+        "spec", "tenant",
     )  # fmt: skip
 
     def __init__(self, spec: ServiceSpec, tenant: str, seed: int, now: float) -> None:
@@ -68,10 +77,20 @@ class TenantState:
         self.rates: FaultRates = fault_rates(spec, tenant, ChaosLevel.calm)
         self.policy_headers: list[tuple[bytes, bytes]] = []
         self.metrics = metrics.TenantMetrics()
+        self._browned: dict[tuple[float, float], FaultRates] = {}
+
+    def browned_out(self, extra_error: float, latency_factor: float) -> FaultRates:
+        """This tenant's rates during a brownout window (cached per window shape)."""
+        key = (extra_error, latency_factor)
+        rates = self._browned.get(key)
+        if rates is None:
+            rates = self._browned[key] = self.rates.browned_out(extra_error, latency_factor)
+        return rates
 
     def apply_chaos(self, level: ChaosLevel, now: float) -> None:
         """Recompute fault rates and the bucket shape for ``level``."""
         self.rates = fault_rates(self.spec, self.tenant, level)
+        self._browned = {}
         limit = self.spec.rate_limit_for(self.tenant)
         factor = LEVELS[level].rate_factor
         capacity = max(1, round(limit.burst * factor))
@@ -105,10 +124,17 @@ class TenantState:
 class ServiceState:
     """Per-service runtime state: spec, drift schedule, tenants, unattributed refusals."""
 
-    def __init__(self, spec: ServiceSpec, drift: DriftSchedule, tenants: dict[str, TenantState]):
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        drift: DriftSchedule,
+        tenants: dict[str, TenantState],
+        weather: Weather,
+    ) -> None:
         self.spec = spec
         self.drift = drift
         self.tenants = tenants
+        self.weather = weather
         self.unattributed = {"401": 0, "403": 0}
         self.metrics = metrics.ServiceMetrics()
 
@@ -148,7 +174,8 @@ class Farm:
         for spec in specs:
             drift = DriftSchedule(spec, self.records.generator, now)
             tenants = {t.id: TenantState(spec, t.id, seed, now) for t in spec.tenants}
-            self.services[spec.id] = ServiceState(spec, drift, tenants)
+            weather = Weather(spec, seed, now)
+            self.services[spec.id] = ServiceState(spec, drift, tenants, weather)
         self.apply_chaos()
         metrics.COLLECTOR.track(self)
 
@@ -159,6 +186,7 @@ class Farm:
             level = self.chaos.level_for(sid)
             for tenant in service.tenants.values():
                 tenant.apply_chaos(level, now)
+            service.weather.configure(*weather_for(service.spec, level))
 
     def chaos_gauge(self, service: str) -> int:
         """The chaos level of ``service`` as a number (0 off .. 4 hell)."""
@@ -185,6 +213,7 @@ class Farm:
         self.chaos = ChaosState(list(self.specs))
         for service in self.services.values():
             service.drift.reset(self.records.generator, now)
+            service.weather.configure(None, None, seed=self.seed, started=now)
             service.unattributed = {"401": 0, "403": 0}
             for tenant in service.tenants.values():
                 tenant.reset(self.seed, now)
@@ -222,5 +251,12 @@ class Farm:
             for sid, s in self.services.items()
             if service is None or sid == service
             for e in s.drift.events
+        ]
+        now = self.clock.now()
+        out["correlated_events"] = [
+            e
+            for sid, s in self.services.items()
+            if service is None or sid == service
+            for e in s.weather.events(now)
         ]
         return out

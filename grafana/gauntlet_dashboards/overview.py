@@ -126,8 +126,7 @@ def build() -> dashboard.Dashboard:
             graph(
                 "Faults injected by kind",
                 "Faults the farm injected (server_error, rate_limit_spike, refused, network, "
-                "reset_mid_body, timeout, slow_body, commit_then_fail, commit_then_5xx, outage, "
-                "brownout).",
+                "reset_mid_body, timeout, slow_body, commit_then_fail, commit_then_5xx, outage).",
                 [
                     series(
                         f"sum by (kind) (rate(gauntlet_farm_faults_injected_total[{RI}]))",
