@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -29,6 +30,7 @@ from farm.dataplane import (
     install_log_filter,
 )
 from farm.loader import format_loc
+from farm.openapi import service_openapi
 from farm.spec import ServiceSpec
 from farm.state import Farm
 
@@ -42,14 +44,41 @@ class FarmApp(FastAPI):
 
     farm: Farm
     data_plane: DataPlane
+    service_docs: dict[str, bytes]  # {base_path}/openapi.json -> the service's OpenAPI document
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            doc = self.service_docs.get(scope["path"])
+            if doc is not None:
+                await _send_document(send, scope["method"], doc)
+                return
             match = self.farm.routes.match(scope["path"])
             if match is not None:
                 await self.data_plane(scope, receive, send, match)
                 return
         await super().__call__(scope, receive, send)
+
+
+async def _send_document(send: Send, method: str, doc: bytes) -> None:
+    """A service's OpenAPI document (no auth: it is what the provider publishes)."""
+    if method not in ("GET", "HEAD"):
+        body = orjson.dumps({"error": "method_not_allowed", "detail": f"{method} is not served"})
+        headers = [(b"allow", b"GET, HEAD")]
+        status = 405
+    else:
+        body, headers, status = doc, [], 200
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
 
 
 def resolve_admin_token(admin_token: str | None, state_dir: Path | None) -> tuple[str, Path | None]:
@@ -86,6 +115,9 @@ def create_app(
     )
     app.farm = farm
     app.data_plane = DataPlane(farm)
+    app.service_docs = {
+        f"{spec.base_path}/openapi.json": orjson.dumps(service_openapi(spec)) for spec in specs
+    }
     app.state.farm = farm
     app.state.admin_token_file = token_file
     app.include_router(public)
