@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from farm import metrics
 from farm.chaos import ChaosLevel
+from farm.records import ResourceRecords, index_of
 from farm.spec import AuthType
 from farm.state import Farm
 
@@ -110,6 +111,17 @@ def ledger(farm: AdminFarm, service: str | None = None) -> Response:
     return json_response(farm.ledger_json(service))
 
 
+def _table(farm: Farm, service: str, resource: str, tenant: str) -> ResourceRecords:
+    spec = farm.specs.get(service)
+    if spec is None:
+        raise FarmError(404, "unknown_service", f"no service {service!r}")
+    if resource not in {r.name for r in spec.resources}:
+        raise FarmError(404, "unknown_resource", f"{service} has no resource {resource!r}")
+    if tenant not in {t.id for t in spec.tenants}:
+        raise FarmError(404, "unknown_tenant", f"{service} has no tenant {tenant!r}")
+    return farm.records.table(service, tenant, resource, farm.clock.now())
+
+
 @admin.get("/records/{service}/{resource}")
 def records(
     farm: AdminFarm,
@@ -119,16 +131,48 @@ def records(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Response:
-    """Canonical (version-1 shape) records of one tenant's resource."""
-    spec = farm.specs.get(service)
-    if spec is None:
-        raise FarmError(404, "unknown_service", f"no service {service!r}")
-    if resource not in {r.name for r in spec.resources}:
-        raise FarmError(404, "unknown_resource", f"{service} has no resource {resource!r}")
-    if tenant not in {t.id for t in spec.tenants}:
-        raise FarmError(404, "unknown_tenant", f"{service} has no tenant {tenant!r}")
-    table = farm.records.table(service, tenant, resource)
+    """Canonical (version-1 shape) records of one tenant's resource, current versions."""
+    table = _table(farm, service, resource, tenant)
     return json_response({"data": table.slice(offset, limit), "total": len(table)})
+
+
+@admin.get("/records/{service}/{resource}/versions")
+def record_versions(farm: AdminFarm, service: str, resource: str, tenant: str) -> Response:
+    """Every version of every record that changed during the run (living data)."""
+    table = _table(farm, service, resource, tenant)
+    living = table.living
+    changed: dict[str, list[dict[str, Any]]] = {}
+    if living is not None:
+        for index in sorted(living.history):
+            versions = living.history[index]
+            changed[str(versions[-1].record["id"])] = [v.as_json() for v in versions]
+    return json_response(
+        {
+            "service": service,
+            "resource": resource,
+            "tenant": tenant,
+            "living": living is not None,
+            "updates": living.updates if living else 0,
+            "created_by_others": living.others_created if living else 0,
+            "records": changed,
+        }
+    )
+
+
+@admin.get("/records/{service}/{resource}/{record_id}/versions")
+def one_record_versions(
+    farm: AdminFarm, service: str, resource: str, record_id: str, tenant: str
+) -> Response:
+    """Every version of one record, oldest first (one entry if it never changed)."""
+    table = _table(farm, service, resource, tenant)
+    index = index_of(resource, record_id)
+    if index is None or index >= len(table):
+        raise FarmError(404, "not_found", f"no record with id {record_id!r}")
+    if table.living is None:
+        versions = [{"version": 1, "since": None, "record": table.get(index)}]
+    else:
+        versions = [v.as_json() for v in table.living.versions(index)]
+    return json_response({"id": record_id, "versions": versions})
 
 
 @admin.get("/credentials")

@@ -22,6 +22,8 @@ class PageRequest:
     style: PaginationStyle
     offset: int
     limit: int
+    before: int | None = None  # newest-first cursors: the page holds indexes below this
+    issued_ms: int | None = None  # when the cursor was issued (farm clock, ms), if it expires
 
     def next_query(self) -> str:
         """The query string of the page after this one (values need no quoting)."""
@@ -36,16 +38,36 @@ def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
-    """Inverse of :func:`encode_cursor`; :class:`PaginationError` for anything else."""
+def encode_keyset_cursor(tag: str, position: int, issued_ms: int | None) -> str:
+    """A cursor of a living collection: ``o`` (offset) or ``b`` (newest first: indexes below
+    ``position``), stamped with its issue time when cursors expire."""
+    raw = f"{tag}:{position}" if issued_ms is None else f"{tag}:{position}:{issued_ms}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor_parts(cursor: str) -> tuple[str, int, int | None]:
+    """(tag, position, issued ms or None) of a cursor; :class:`PaginationError` if not ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}") from None
-    tag, _, digits = raw.partition(":")
-    if tag != "o" or not digits.isdigit() or len(digits) > 12:
+    parts = raw.split(":")
+    if (
+        len(parts) not in (2, 3)
+        or parts[0] not in ("o", "b")
+        or not all(p.isdigit() and len(p) <= 15 for p in parts[1:])
+    ):
         raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}")
-    return int(digits)
+    issued = int(parts[2]) if len(parts) == 3 else None
+    return parts[0], int(parts[1]), issued
+
+
+def decode_cursor(cursor: str) -> int:
+    """Inverse of :func:`encode_cursor`; :class:`PaginationError` for anything else."""
+    tag, position, issued = decode_cursor_parts(cursor)
+    if tag != "o" or issued is not None or position >= 10**12:
+        raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}")
+    return position
 
 
 def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -69,8 +91,12 @@ def parse_page_request(query: dict[str, str], pagination: Pagination) -> PageReq
             raise PaginationError("this collection uses cursor pagination: ?limit=N&cursor=C")
         limit = _int(query, "limit", default, 1, cap)
         cursor = query.get("cursor")
-        offset = decode_cursor(cursor) if cursor else 0
-        return PageRequest(PaginationStyle.cursor, offset, limit)
+        if not cursor:
+            return PageRequest(PaginationStyle.cursor, 0, limit)
+        tag, position, issued = decode_cursor_parts(cursor)
+        if tag == "b":
+            return PageRequest(PaginationStyle.cursor, 0, limit, position, issued)
+        return PageRequest(PaginationStyle.cursor, position, limit, None, issued)
     if "cursor" in query:
         raise PaginationError("this collection uses page pagination: ?page=P&per_page=N")
     # ``limit`` is accepted as an alias of ``per_page`` (clients often send it everywhere).

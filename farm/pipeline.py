@@ -19,9 +19,15 @@ import orjson
 from farm.chaos import NO_FAULT, ChaosLevel, FaultDecision, FaultKind
 from farm.idempotency import StoredResponse, Verdict, valid_key
 from farm.ledger import LedgerWrite
-from farm.pagination import PaginationError, parse_page_request
+from farm.pagination import (
+    PageRequest,
+    PaginationError,
+    encode_keyset_cursor,
+    parse_page_request,
+)
 from farm.records import Record
 from farm.routes import RouteMatch
+from farm.spec import ListOrder, LivingData, PaginationStyle
 from farm.state import Farm, ServiceState, TenantState
 
 JSON = b"application/json"
@@ -200,7 +206,7 @@ class Handle:
     def _table(self, call: Call) -> Any:
         assert call.tenant is not None
         resource = call.match.route.resource.name
-        return self.farm.records.table(call.service.spec.id, call.tenant.tenant, resource)
+        return self.farm.records.table(call.service.spec.id, call.tenant.tenant, resource, call.now)
 
     def page(self, call: Call) -> Reply:
         resource = call.match.route.resource
@@ -208,6 +214,9 @@ class Handle:
             request = parse_page_request(call.query, resource.pagination)
         except PaginationError as exc:
             return Reply(400, error_body("invalid_request", str(exc)))
+        living = call.service.spec.living
+        if living is not None:
+            return self.living_page(call, request, living)
         table = self._table(call)
         filters = self._filters(call)
         if filters is None:
@@ -226,6 +235,51 @@ class Handle:
             if filters:
                 next_link += "&" + urlencode({filters[0]: filters[1]})
         data = call.service.drift.render_many(resource.name, records)
+        return Reply(200, orjson.dumps({"data": data, "next": next_link}))
+
+    def living_page(self, call: Call, request: PageRequest, living: LivingData) -> Reply:
+        """A page of a living collection: newest first if the service lists so, keyset cursors
+        (records created meanwhile never shift a cursor scan; they do shift page numbers), and
+        cursors that expire after ``cursor_ttl_seconds``."""
+        now_ms = int(call.now * 1000)
+        if living.cursor_ttl_seconds is not None and request.issued_ms is not None:
+            age = (now_ms - request.issued_ms) / 1000.0
+            if age > living.cursor_ttl_seconds:
+                detail = (
+                    f"cursor expired ({age:.0f}s old, cursors live "
+                    f"{living.cursor_ttl_seconds:g}s); restart the listing without a cursor"
+                )
+                return Reply(living.cursor_expired_status, error_body("cursor_expired", detail))
+        table = self._table(call)
+        filters = self._filters(call)
+        indexes: list[int] | range = (
+            range(len(table)) if filters is None else table.matching(*filters)
+        )
+        newest = living.order is ListOrder.newest_first
+        ordered = indexes[::-1] if newest else indexes
+        keyset = request.style is PaginationStyle.cursor
+        if keyset and request.before is not None:
+            ordered = [i for i in ordered if i < request.before]
+            chosen = ordered[: request.limit]
+            more = len(ordered) > request.limit
+        else:
+            chosen = list(ordered[request.offset : request.offset + request.limit])
+            more = request.offset + request.limit < len(ordered)
+        next_link = None
+        if more and chosen:
+            issued = now_ms if living.cursor_ttl_seconds is not None else None
+            if keyset:
+                if newest:
+                    cursor = encode_keyset_cursor("b", chosen[-1], issued)
+                else:
+                    cursor = encode_keyset_cursor("o", request.offset + request.limit, issued)
+                next_link = f"{call.path}?limit={request.limit}&cursor={cursor}"
+            else:
+                next_link = f"{call.path}?{request.next_query()}"
+            if filters:
+                next_link += "&" + urlencode({filters[0]: filters[1]})
+        records = [table.get(i) for i in chosen]
+        data = call.service.drift.render_many(call.match.route.resource.name, records)
         return Reply(200, orjson.dumps({"data": data, "next": next_link}))
 
     def everything(self, call: Call) -> Reply:

@@ -14,6 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from farm.living import LivingTable
 from farm.spec import ServiceSpec
 
 Record = dict[str, Any]
@@ -49,6 +50,8 @@ WORDS = (
 )  # fmt: skip
 DOMAIN_TLDS = ("com", "io", "net", "co", "dev")
 
+#: ``updated_at`` of a seeded record that was never updated (living data).
+SEEDED_UPDATED_AT = "2025-01-01T00:00:00.000Z"
 #: Dates are spread over two years before this fixed instant, so records never depend on "now".
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 TWO_YEARS_S = 2 * 365 * 24 * 3600
@@ -194,6 +197,9 @@ class ResourceRecords:
         self._cache: list[Record | None] = []
         self.created: list[Record] = []
         self._lookup_index: dict[Any, list[int]] | None = None
+        #: Living services' records carry ``version`` and ``updated_at`` (farm.living).
+        self.versioned = spec.living is not None
+        self.living: LivingTable | None = None
 
     def __len__(self) -> int:
         return self.seeded + len(self.created)
@@ -210,8 +216,19 @@ class ResourceRecords:
         rec = cache[index]
         if rec is None:
             rec = self._generator.record(self._spec, self.tenant, self.resource, index, self._refs)
+            if self.versioned:
+                rec["version"] = 1
+                rec["updated_at"] = SEEDED_UPDATED_AT
             cache[index] = rec
         return rec
+
+    def replace(self, index: int, record: Record) -> None:
+        """Put a new version of record ``index`` in place (living data)."""
+        if index >= self.seeded:
+            self.created[index - self.seeded] = record
+            return
+        self.get(index)  # the cache reaches that far
+        self._cache[index] = record
 
     def slice(self, offset: int, limit: int) -> list[Record]:
         """Records ``offset .. offset+limit`` (fewer at the end)."""
@@ -251,6 +268,9 @@ class ResourceRecords:
         record = dict(body)
         record["id"] = record_id(self.resource, index)
         record["created_at"] = created_at
+        if self.versioned:
+            record["version"] = 1
+            record["updated_at"] = created_at
         self.created.append(record)
         if self._lookup_index is not None:
             self._index(index)
@@ -260,20 +280,29 @@ class ResourceRecords:
 class RecordStore:
     """Every (service, tenant, resource)'s records, created lazily on first touch."""
 
-    def __init__(self, specs: dict[str, ServiceSpec], seed: int) -> None:
+    def __init__(self, specs: dict[str, ServiceSpec], seed: int, started: float = 0.0) -> None:
         self._specs = specs
+        self.started = started
         self.generator = RecordGenerator(seed)
         self._refs = {
             sid: {r.name: r.records for r in spec.resources} for sid, spec in specs.items()
         }
         self._tables: dict[tuple[str, str, str], ResourceRecords] = {}
 
-    def table(self, service: str, tenant: str, resource: str) -> ResourceRecords:
-        """The records of one tenant's resource."""
+    def table(
+        self, service: str, tenant: str, resource: str, now: float | None = None
+    ) -> ResourceRecords:
+        """The records of one tenant's resource; with ``now``, living events due are applied."""
         key = (service, tenant, resource)
         table = self._tables.get(key)
         if table is None:
             spec = self._specs[service]
             table = ResourceRecords(self.generator, spec, tenant, resource, self._refs[service])
+            if spec.living is not None:
+                table.living = LivingTable(
+                    spec.living, spec, tenant, resource, table, self.generator, self.started
+                )
             self._tables[key] = table
+        if now is not None and table.living is not None:
+            table.living.advance(now)
         return table

@@ -272,6 +272,42 @@ class OutageProfile(StrictModel):
     )
 
 
+class ListOrder(StrEnum):
+    oldest_first = "oldest_first"
+    newest_first = "newest_first"
+
+
+class LivingData(StrictModel):
+    """Data that changes while a client reads it (off unless set): records updated by their
+    owners, records created by other users, listing order, cursors that expire."""
+
+    update_share: Probability = Field(
+        default=0.0, description="share of seeded records that may be updated during a run"
+    )
+    updates_per_minute: float = Field(
+        default=0.0, ge=0, le=60_000, description="record updates per tenant and resource"
+    )
+    creates_per_minute: float = Field(
+        default=0.0, ge=0, le=60_000, description="records other users create, per tenant/resource"
+    )
+    order: ListOrder = Field(
+        default=ListOrder.oldest_first,
+        description="listing order; newest_first shifts offset/page scans when records appear",
+    )
+    cursor_ttl_seconds: float | None = Field(
+        default=None, gt=0, le=86_400, description="a cursor older than this is expired"
+    )
+    cursor_expired_status: Literal[400, 410] = Field(
+        default=410, description="status of an expired cursor ({error: cursor_expired})"
+    )
+
+    @model_validator(mode="after")
+    def _updates_need_records(self) -> LivingData:
+        if self.updates_per_minute and not self.update_share:
+            raise ValueError("updates_per_minute needs an update_share above 0")
+        return self
+
+
 class Schema(StrictModel):
     """Version 1 of every resource's record shape; drift derives later versions from it."""
 
@@ -378,6 +414,11 @@ class ServiceSpec(StrictModel):
     )
     outages: OutageProfile | None = Field(
         default=None, description="full outage windows (default: the chaos level's, if any)"
+    )
+    living: LivingData | None = Field(
+        default=None,
+        description="records that change during a run (each record then has version and "
+        "updated_at)",
     )
     resources: list[Resource] = Field(min_length=1)
     schema_: Schema = Field(alias="schema")

@@ -169,7 +169,7 @@ class Farm:
         self.request_id_prefix = secrets.token_hex(3)
         now = self.clock.now()
         self.started = now
-        self.records = RecordStore(self.specs, seed)
+        self.records = RecordStore(self.specs, seed, now)
         self.services: dict[str, ServiceState] = {}
         for spec in specs:
             drift = DriftSchedule(spec, self.records.generator, now)
@@ -209,7 +209,7 @@ class Farm:
         self.tokens.clear()
         self.idempotency.clear()
         self.ledger = Ledger()
-        self.records = RecordStore(self.specs, self.seed)
+        self.records = RecordStore(self.specs, self.seed, now)
         self.chaos = ChaosState(list(self.specs))
         for service in self.services.values():
             service.drift.reset(self.records.generator, now)
