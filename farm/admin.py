@@ -222,7 +222,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 @public.post("/oauth2/token")
 async def token(request: Request) -> Response:
-    """RFC 6749 §4.4 client-credentials grant. Not rate limited, never faulted."""
+    """RFC 6749 §4.4 client-credentials grant; its own limit and faults only if configured."""
     farm = farm_of(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -265,9 +265,16 @@ async def token(request: Request) -> Response:
         return _token_error(401, "invalid_client", "unknown client or wrong secret")
     spec = farm.specs[creds.service]
     assert spec.auth.type is AuthType.oauth2_client_credentials
+    tenant = farm.services[creds.service].tenants[creds.tenant]
+    refusal = tenant.token_guard.check(farm.clock.now())
+    if refusal is not None:
+        farm.ledger.fault(creds.service, creds.tenant, refusal.kind)
+        tenant.metrics.faults[refusal.kind] += 1
+        response = _token_error(refusal.status, refusal.error, refusal.description)
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
     ttl = spec.auth.token_ttl_seconds
     access_token = farm.tokens.issue(creds, ttl, spec.auth.rotate_token_every_calls)
-    tenant = farm.services[creds.service].tenants[creds.tenant]
     tenant.counts["tokens_issued"] += 1
     tenant.metrics.tokens_issued += 1
     body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}

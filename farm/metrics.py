@@ -105,7 +105,8 @@ MAIN_CODES = (
 EXTRA_CODES = ("network", "timeout")
 FAULT_KINDS = (
     "server_error", "rate_limit_spike", "network", "reset_mid_body", "refused", "timeout",
-    "slow_body", "commit_then_fail", "commit_then_5xx", "outage",
+    "slow_body", "commit_then_fail", "commit_then_5xx", "outage", "token_rate_limited",
+    "token_error",
 )  # fmt: skip
 AUTH_REASONS = ("expired", "rotated", "unknown", "missing", "wrong_tenant")
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -168,6 +168,15 @@ class Resource(StrictModel):
     )
 
 
+class TokenEndpointLimits(StrictModel):
+    """The token endpoint's own trouble (OAuth2 services): a per-client rate limit and a 5xx
+    share. Off unless set; the ``hell`` chaos level turns a default on."""
+
+    max_rps: float = Field(default=2.0, gt=0, le=10_000, description="token requests per second")
+    burst: int = Field(default=5, ge=1, le=10_000)
+    error_rate: Probability = Field(default=0.0, description="share answered 503")
+
+
 class Auth(StrictModel):
     type: AuthType = AuthType.oauth2_client_credentials
     token_ttl_seconds: int = Field(default=3600, ge=1, le=86400)
@@ -175,6 +184,9 @@ class Auth(StrictModel):
         default=None, ge=1, description="invalidate a token after this many calls made with it"
     )
     api_key_header: str = Field(default="X-API-Key", pattern=r"^[A-Za-z0-9-]+$")
+    token_endpoint: TokenEndpointLimits | None = Field(
+        default=None, description="the token endpoint's own rate limit and faults (off: none)"
+    )
 
 
 class RateLimit(StrictModel):

@@ -34,6 +34,7 @@ from farm.ratelimit import TokenBucket
 from farm.records import RecordStore
 from farm.routes import RouteTable
 from farm.spec import ServiceSpec
+from farm.token_guard import TokenGuard, token_limits
 
 log = logging.getLogger("farm")
 
@@ -63,7 +64,7 @@ class TenantState:
 
     __slots__ = (
         "_browned", "bucket", "counts", "dice", "metrics", "policy_headers", "rates", "service",
-        "spec", "tenant",
+        "spec", "tenant", "token_guard",
     )  # fmt: skip
 
     def __init__(self, spec: ServiceSpec, tenant: str, seed: int, now: float) -> None:
@@ -78,6 +79,7 @@ class TenantState:
         self.policy_headers: list[tuple[bytes, bytes]] = []
         self.metrics = metrics.TenantMetrics()
         self._browned: dict[tuple[float, float], FaultRates] = {}
+        self.token_guard = TokenGuard(seed, spec.id, tenant)
 
     def browned_out(self, extra_error: float, latency_factor: float) -> FaultRates:
         """This tenant's rates during a brownout window (cached per window shape)."""
@@ -91,6 +93,7 @@ class TenantState:
         """Recompute fault rates and the bucket shape for ``level``."""
         self.rates = fault_rates(self.spec, self.tenant, level)
         self._browned = {}
+        self.token_guard.configure(token_limits(self.spec, level), now)
         limit = self.spec.rate_limit_for(self.tenant)
         factor = LEVELS[level].rate_factor
         capacity = max(1, round(limit.burst * factor))
@@ -108,6 +111,7 @@ class TenantState:
         self.dice = FaultDice(seed, self.service, self.tenant)
         limit = self.spec.rate_limit_for(self.tenant)
         self.bucket = TokenBucket(limit.burst, limit.max_rps, now)
+        self.token_guard = TokenGuard(seed, self.service, self.tenant)
 
     def count_answer(self, code: str) -> None:
         """Count one answered data request (``code`` is a status, ``network`` or ``timeout``)."""

@@ -126,7 +126,8 @@ def build() -> dashboard.Dashboard:
             graph(
                 "Faults injected by kind",
                 "Faults the farm injected (server_error, rate_limit_spike, refused, network, "
-                "reset_mid_body, timeout, slow_body, commit_then_fail, commit_then_5xx, outage).",
+                "reset_mid_body, timeout, slow_body, commit_then_fail, commit_then_5xx, outage, "
+                "token_rate_limited, token_error).",
                 [
                     series(
                         f"sum by (kind) (rate(gauntlet_farm_faults_injected_total[{RI}]))",
