@@ -208,7 +208,9 @@ def library(scenarios_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def service_views(configs: list[Path], last_tick: dict[str, Any] | None) -> list[dict[str, Any]]:
+def service_views(
+    configs: list[Path], last_tick: dict[str, Any] | None, counters: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The farm's services as the spec describes them, with the latest live counters."""
     specs = load_specs(configs)
     live = (last_tick or {}).get("services", {})
@@ -219,7 +221,7 @@ def service_views(configs: list[Path], last_tick: dict[str, Any] | None) -> list
         tenants = []
         for tenant in spec.tenants:
             limit = spec.rate_limit_for(tenant.id)
-            counts = (live.get(spec.id, {}).get("tenants") or {}).get(tenant.id, {})
+            counts = (counters.get(spec.id) or {}).get(tenant.id, {})
             tenants.append(
                 {
                     "id": tenant.id,
@@ -355,7 +357,9 @@ def mount_console(app: FastAPI, backend: Backend, *, dist: Path | None = None) -
     @api.get("/services")
     async def services() -> dict[str, Any]:
         try:
-            views = service_views(backend.settings.configs, console.sampler.last)
+            views = service_views(
+                backend.settings.configs, console.sampler.last, console.sampler.tenants
+            )
         except SpecLoadError as exc:
             raise HTTPException(422, f"service specs are invalid: {exc}") from None
         last = console.sampler.last or {}

@@ -210,6 +210,8 @@ class LiveSampler:
         self._task: asyncio.Task[None] | None = None
         #: The last tick (sent in ``hello`` so a new page has something to draw at once).
         self.last: dict[str, Any] | None = None
+        #: The farm's per-tenant counters of the last tick (the services page; not streamed).
+        self.tenants: dict[str, dict[str, Any]] = {}
         self.farm_error: str | None = None
 
     def start(self) -> None:
@@ -295,6 +297,7 @@ class LiveSampler:
             self._window.clear()
         base = self._baseline
 
+        self.tenants = {sid: svc.get("tenants") or {} for sid, svc in services.items()}
         counters: dict[str, Pair] = {}
         service_rows: dict[str, Any] = {}
         for sid, svc in sorted(services.items()):
@@ -306,7 +309,6 @@ class LiveSampler:
                 "calls": calls,
                 "errors": calls - ok,
                 "schema_version": svc.get("schema_version"),
-                "tenants": tenants,
             }
         members = self._members
         members["svc"] = sorted(services)

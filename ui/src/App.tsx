@@ -48,15 +48,17 @@ export function App() {
   const store = useLive();
 
   useEffect(() => {
+    // On load, and when a login link is opened in a tab that already shows the console.
     const code = takeLoginCode();
     if (!code) return;
     redeemLoginCode(code)
       .then((token) => {
         setToken(token);
         setAuthed(true);
+        setProblem(null);
       })
       .catch((e) => setProblem((e as Error).message));
-  }, []);
+  }, [route]);
 
   useEffect(() => {
     if (!authed) return;

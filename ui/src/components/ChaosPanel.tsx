@@ -51,7 +51,7 @@ export function ChaosPanel() {
   return (
     <div className="panel" data-testid="chaos-panel">
       <h3>Chaos</h3>
-      <p className="muted" data-testid="chaos-status">
+      <p className="muted" data-testid="chaos-status" data-level={chaos?.level ?? ""}>
         farm: <Tag size="sm" type={TAG[chaos?.level ?? ''] ?? 'gray'} data-testid="chaos-farm-level">{chaos?.level ?? 'unknown'}</Tag>
         {services.map((s) => (
           <span key={s} style={{ marginRight: 4 }} data-testid={`chaos-service-${s}`} data-level={chaos?.services[s]}>

@@ -65,9 +65,35 @@ export const LineChart = memo(function LineChart({ title, testid, x, lines, vers
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape, width, height, theme]);
 
+  // Only a chart on screen is redrawn each tick; one scrolled away catches up when it comes back.
+  const visible = useRef(true);
+  const stale = useRef(false);
+  const latest = useRef<() => void>(() => undefined);
+  latest.current = () => plot.current?.setData([x, ...lines.map((l) => l.values)] as uPlot.AlignedData);
+
   useEffect(() => {
-    plot.current?.setData([x, ...lines.map((l) => l.values)] as uPlot.AlignedData);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    const el = box.current;
+    if (!el || typeof IntersectionObserver === 'undefined') return;
+    const io = new IntersectionObserver(
+      (entries) => {
+        visible.current = entries[entries.length - 1].isIntersecting;
+        if (visible.current && stale.current) {
+          stale.current = false;
+          latest.current();
+        }
+      },
+      { rootMargin: '200px' },
+    );
+    io.observe(el);
+    return () => io.disconnect();
+  }, []);
+
+  useEffect(() => {
+    if (!visible.current) {
+      stale.current = true;
+      return;
+    }
+    latest.current();
   }, [version]);
 
   return (

@@ -56,7 +56,7 @@ export interface Tick {
   farm_error: string | null;
   services: Record<
     string,
-    { calls: number; errors: number; schema_version: number; tenants: Record<string, Record<string, number>> }
+    { calls: number; errors: number; schema_version: number }
   >;
   faults: Record<string, Record<string, Record<string, number>>>;
   connectors: Record<string, ConnectorFigures>;

@@ -15,7 +15,7 @@ export function RunStatus() {
   const last = store.runStatus;
   if (run) {
     return (
-      <div data-testid="run-status" data-phase={run.phase} data-run={run.id}>
+      <div data-testid="run-status" data-phase={run.phase} data-run={run.id} data-elapsed={run.elapsed}>
         <Tag type="blue">{run.phase}</Tag> <b>{run.scenario}</b> · {run.profile} · {run.mode} · run {run.id}{' '}
         <span className="num">
           {run.elapsed.toFixed(0)} / {run.duration.toFixed(0)} s
@@ -157,7 +157,7 @@ export function LivePage({ invariantNames }: { invariantNames: string[] }) {
           </ErrorBoundary>
         </div>
       </div>
-      <div>
+      <div className="side">
         <ErrorBoundary name="verdict">
           <VerdictCard names={invariantNames} />
           <Comparison />

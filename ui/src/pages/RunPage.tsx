@@ -176,7 +176,8 @@ export function RunPage({ runId }: { runId: string }) {
         )}
       </h2>
       <p className="muted">
-        run {row.id} · seed {row.seed} · {row.status} · started {row.started_at} · finished {row.finished_at ?? '—'} ·{' '}
+        run {row.id} · seed {row.seed ?? card?.seed} · {row.status} · started {row.started_at ?? card?.started_at} ·
+        finished {row.finished_at ?? card?.finished_at ?? '—'} ·{' '}
         {ticks.length} stored samples{row.error ? ` · error: ${row.error}` : ''}
       </p>
       <Button
