@@ -21,7 +21,7 @@ from farm.chaos import FaultKind
 from farm.front import reset_connection, transport_of
 from farm.pipeline import JSON, Call, Pipeline, Reply, error_body, gateway_body
 from farm.routes import RouteMatch
-from farm.state import Farm
+from farm.state import Farm, ServiceState
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -79,13 +79,13 @@ class DataPlane:
             allow = match.route.allow.encode()
             reply = Reply(405, error_body("method_not_allowed", f"{method} is not served here"))
             reply.headers.append((b"allow", allow))
-            await self.send_reply(send, reply, request_id, service.drift.version)
+            await self._answer(send, service, reply, request_id, service.drift.version)
             return
         body = b""
         if method == "POST":
             body_or_reply = await _read_body(receive)
             if isinstance(body_or_reply, Reply):
-                await self.send_reply(send, body_or_reply, request_id, service.drift.version)
+                await self._answer(send, service, body_or_reply, request_id, service.drift.version)
                 return
             body = body_or_reply
         raw_query = scope["query_string"]
@@ -105,7 +105,7 @@ class DataPlane:
             if call.responded:
                 raise  # the server closes the connection; nothing better can be done now
             reply = Reply(500, error_body("internal", "unexpected error; see the farm log"))
-            await self.send_reply(send, reply, request_id, call.version)
+            await self._answer(send, service, reply, request_id, call.version)
         finally:
             service.metrics.observe(time.perf_counter() - started)
 
@@ -120,7 +120,7 @@ class DataPlane:
             self._count(call, reply.status)
             reply.headers.extend(call.rate_headers)
             call.responded = True
-            await self.send_reply(send, reply, request_id, service.drift.version)
+            await self._answer(send, service, reply, request_id, service.drift.version)
             return
         tenant = call.tenant
         assert tenant is not None
@@ -147,7 +147,7 @@ class DataPlane:
         if kind is FaultKind.slow_body:
             await self._trickle(call, reply, receive, send, request_id, fault.delay)
             return
-        await self.send_reply(send, reply, request_id, call.version)
+        await self._answer(send, service, reply, request_id, call.version)
 
     async def _fail_after_commit(
         self, call: Call, reply: Reply, receive: Receive, send: Send, request_id: bytes
@@ -168,12 +168,26 @@ class DataPlane:
             gateway = Reply(fault.status, gateway_body(fault.status), list(call.rate_headers))
             self._count(call, fault.status)
             call.responded = True
-            await self.send_reply(send, gateway, request_id, call.version)
+            await self._answer(send, call.service, gateway, request_id, call.version)
             return
         if kind is FaultKind.timeout:
             tenant.counts["timeouts"] += 1
             await _hold(fault.delay, receive)
         await self._drop(call, send, reply.body, reset=kind is FaultKind.reset_mid_body)
+
+    async def _answer(
+        self, send: Send, service: ServiceState, reply: Reply, request_id: bytes, version: int
+    ) -> None:
+        """Send ``reply`` in the service's dialect (a refusal reworded, maybe restatused)."""
+        shaper = service.dialect
+        if not shaper.plain and reply.status >= 400:
+            status = shaper.status(reply.status, None)
+            reply = Reply(
+                status,
+                shaper.body(reply.status, reply.body, request_id),
+                shaper.headers(reply.headers, reply.status),
+            )
+        await self.send_reply(send, reply, request_id, version)
 
     def _count(self, call: Call, status: int) -> None:
         if call.tenant is not None:

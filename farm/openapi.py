@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from farm.spec import AuthType, HttpMethod, PaginationStyle, Resource, ServiceSpec
+from farm.spec import AuthType, ErrorStyle, HttpMethod, PaginationStyle, Resource, ServiceSpec
 
 Schema = dict[str, Any]
 
@@ -32,6 +32,47 @@ _ERROR: Schema = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
     "required": ["error"],
+}
+_STR: Schema = {"type": "string"}
+#: The error body of each dialect (farm/dialect.py).
+_DIALECT_ERRORS: dict[ErrorStyle, Schema] = {
+    ErrorStyle.default: _ERROR,
+    ErrorStyle.github: {
+        "type": "object",
+        "properties": {"message": _STR, "documentation_url": _STR},
+        "required": ["message"],
+    },
+    ErrorStyle.salesforce: {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"message": _STR, "errorCode": _STR},
+            "required": ["message", "errorCode"],
+        },
+    },
+    ErrorStyle.stripe: {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"type": _STR, "code": _STR, "message": _STR},
+                "required": ["type", "message"],
+            }
+        },
+        "required": ["error"],
+    },
+    ErrorStyle.shopify: {"type": "object", "properties": {"errors": _STR}, "required": ["errors"]},
+    ErrorStyle.hubspot: {
+        "type": "object",
+        "properties": {
+            "status": _STR,
+            "message": _STR,
+            "correlationId": _STR,
+            "category": _STR,
+            "subCategory": _STR,
+        },
+        "required": ["status", "message", "category"],
+    },
 }
 _OAUTH_ERROR: Schema = {
     "type": "object",
@@ -78,6 +119,7 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         403: "the credential belongs to another tenant",
         404: "no such record",
         409: "a request with this Idempotency-Key is still being processed",
+        410: "the cursor expired: list again without a cursor",
         413: "body too large",
         422: "body is not a JSON object, or an Idempotency-Key reused with another body",
         429: "rate limited; see Retry-After",
@@ -103,12 +145,26 @@ def _page_parameters(resource: Resource) -> list[Schema]:
             {"name": "cursor", "in": "query", "schema": {"type": "string"},
              "description": "opaque cursor from the previous page's next link"}
         )  # fmt: skip
+    elif p.style is PaginationStyle.offset:
+        params.append(
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+        )
     else:
         params += [
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "per_page", "in": "query", "schema": size},
         ]
     return params
+
+
+def _page_response(resource: Resource) -> Schema:
+    response = _response("a page of records", f"{resource.name}.page")
+    if resource.pagination.style is PaginationStyle.link:
+        response["description"] = "a page of records; the next page is the Link rel=next"
+        response["headers"] = {
+            "Link": {"schema": {"type": "string"}, "description": '<url>; rel="next"'}
+        }
+    return response
 
 
 def _operations(spec: ServiceSpec, resource: Resource) -> dict[str, dict[str, Schema]]:
@@ -162,8 +218,10 @@ def _operations(spec: ServiceSpec, resource: Resource) -> dict[str, dict[str, Sc
                 "summary": f"List {name} records" + (" (paginated)" if endpoint.paginated else ""),
                 "parameters": params,
                 "responses": {
-                    "200": _response("a page of records", f"{name}.page"),
-                    **_errors(400, *_COMMON_ERRORS),
+                    "200": _page_response(resource)
+                    if endpoint.paginated
+                    else _response("every record", f"{name}.page"),
+                    **_errors(400, 410, *_COMMON_ERRORS),
                 },
             }
     return paths
@@ -172,11 +230,18 @@ def _operations(spec: ServiceSpec, resource: Resource) -> dict[str, dict[str, Sc
 def service_openapi(spec: ServiceSpec) -> dict[str, Any]:
     """The OpenAPI 3.1 document of one service (paths relative to its ``base_path``)."""
     paths: dict[str, Any] = {}
-    schemas: dict[str, Schema] = {"Error": _ERROR, "OAuthError": _OAUTH_ERROR}
+    schemas: dict[str, Schema] = {
+        "Error": _DIALECT_ERRORS[spec.dialect.errors],
+        "OAuthError": _OAUTH_ERROR,
+    }
     for resource in spec.resources:
         for path, item in _operations(spec, resource).items():
             paths.setdefault(path, {}).update(item)
         schemas[f"{resource.name}.record"] = _record(spec, resource.name)
+        items = {"$ref": f"#/components/schemas/{resource.name}.record"}
+        if resource.pagination.style is PaginationStyle.link:
+            schemas[f"{resource.name}.page"] = {"type": "array", "items": items}
+            continue
         schemas[f"{resource.name}.page"] = {
             "type": "object",
             "properties": {

@@ -29,6 +29,8 @@ class PageRequest:
         """The query string of the page after this one (values need no quoting)."""
         if self.style is PaginationStyle.cursor:
             return f"limit={self.limit}&cursor={encode_cursor(self.offset + self.limit)}"
+        if self.style is PaginationStyle.offset:
+            return f"offset={self.offset + self.limit}&limit={self.limit}"
         return f"page={self.offset // self.limit + 2}&per_page={self.limit}"
 
 
@@ -97,10 +99,16 @@ def parse_page_request(query: dict[str, str], pagination: Pagination) -> PageReq
         if tag == "b":
             return PageRequest(PaginationStyle.cursor, 0, limit, position, issued)
         return PageRequest(PaginationStyle.cursor, position, limit, None, issued)
+    if pagination.style is PaginationStyle.offset:
+        if "page" in query or "per_page" in query or "cursor" in query:
+            raise PaginationError("this collection uses offset pagination: ?offset=O&limit=N")
+        limit = _int(query, "limit", default, 1, cap)
+        offset = _int(query, "offset", 0, 0, 10**12)
+        return PageRequest(PaginationStyle.offset, offset, limit)
     if "cursor" in query:
         raise PaginationError("this collection uses page pagination: ?page=P&per_page=N")
     # ``limit`` is accepted as an alias of ``per_page`` (clients often send it everywhere).
     size_name = "per_page" if "per_page" in query else "limit"
     limit = _int(query, size_name, default, 1, cap)
     page = _int(query, "page", 1, 1, 10**9)
-    return PageRequest(PaginationStyle.page, (page - 1) * limit, limit)
+    return PageRequest(pagination.style, (page - 1) * limit, limit)

@@ -43,6 +43,14 @@ def error_body(error: str, detail: str | None = None, **extra: Any) -> bytes:
     return orjson.dumps(body)
 
 
+def page_reply(style: PaginationStyle, data: list[Any], next_link: str | None) -> Reply:
+    """A page: ``{"data", "next"}``, or for ``link`` style a bare array and a ``Link`` header."""
+    if style is PaginationStyle.link:
+        headers = [(b"link", f'<{next_link}>; rel="next"'.encode())] if next_link else []
+        return Reply(200, orjson.dumps(data), headers)
+    return Reply(200, orjson.dumps({"data": data, "next": next_link}))
+
+
 def gateway_body(status: int) -> bytes:
     """What a gateway in front of the service answers when it lost the backend's answer."""
     error = "bad_gateway" if status == 502 else "gateway_timeout"
@@ -235,7 +243,7 @@ class Handle:
             if filters:
                 next_link += "&" + urlencode({filters[0]: filters[1]})
         data = call.service.drift.render_many(resource.name, records)
-        return Reply(200, orjson.dumps({"data": data, "next": next_link}))
+        return page_reply(resource.pagination.style, data, next_link)
 
     def living_page(self, call: Call, request: PageRequest, living: LivingData) -> Reply:
         """A page of a living collection: newest first if the service lists so, keyset cursors
@@ -279,8 +287,9 @@ class Handle:
             if filters:
                 next_link += "&" + urlencode({filters[0]: filters[1]})
         records = [table.get(i) for i in chosen]
-        data = call.service.drift.render_many(call.match.route.resource.name, records)
-        return Reply(200, orjson.dumps({"data": data, "next": next_link}))
+        resource = call.match.route.resource
+        data = call.service.drift.render_many(resource.name, records)
+        return page_reply(resource.pagination.style, data, next_link)
 
     def everything(self, call: Call) -> Reply:
         table = self._table(call)

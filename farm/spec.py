@@ -106,8 +106,28 @@ class HttpMethod(StrEnum):
 
 
 class PaginationStyle(StrEnum):
-    cursor = "cursor"
-    page = "page"
+    cursor = "cursor"  # ?limit=N&cursor=C, body {"data", "next"}
+    page = "page"  # ?page=P&per_page=N, body {"data", "next"}
+    offset = "offset"  # ?offset=O&limit=N, body {"data", "next"}
+    link = "link"  # ?page=P&per_page=N, body a bare JSON array, next page in a Link header
+
+
+class ErrorStyle(StrEnum):
+    """How a service words its refusals (farm/dialect.py)."""
+
+    default = "default"  # {"error": <code>, "detail": ...}
+    github = "github"  # {"message", "documentation_url"}
+    salesforce = "salesforce"  # [{"message", "errorCode"}]
+    stripe = "stripe"  # {"error": {"type", "code", "message"}}
+    shopify = "shopify"  # {"errors": ...}
+    hubspot = "hubspot"  # {"status": "error", "message", "correlationId", "category", ...}
+
+
+class RetryAfterFormat(StrEnum):
+    seconds = "seconds"  # Retry-After: 2
+    float = "float"  # Retry-After: 2.0 (Shopify)
+    http_date = "http_date"  # Retry-After: Tue, 01 Dec 2026 19:40:02 GMT
+    omit = "omit"  # no Retry-After on a rate limit (Stripe)
 
 
 class ErrorPreset(StrEnum):
@@ -320,6 +340,18 @@ class LivingData(StrictModel):
         return self
 
 
+class Dialect(StrictModel):
+    """How the service speaks when something is wrong, on top of its rate-limit header style."""
+
+    errors: ErrorStyle = Field(default=ErrorStyle.default, description="error body shape")
+    rate_limit_status: Literal[429, 403] = Field(
+        default=429, description="status of a rate-limit refusal (GitHub secondary limits: 403)"
+    )
+    retry_after: RetryAfterFormat = Field(
+        default=RetryAfterFormat.seconds, description="how Retry-After is written"
+    )
+
+
 class Schema(StrictModel):
     """Version 1 of every resource's record shape; drift derives later versions from it."""
 
@@ -426,6 +458,9 @@ class ServiceSpec(StrictModel):
     )
     outages: OutageProfile | None = Field(
         default=None, description="full outage windows (default: the chaos level's, if any)"
+    )
+    dialect: Dialect = Field(
+        default_factory=Dialect, description="error bodies, rate-limit status, Retry-After format"
     )
     living: LivingData | None = Field(
         default=None,

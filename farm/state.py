@@ -27,6 +27,7 @@ from farm.chaos import (
 )
 from farm.clock import Clock
 from farm.credentials import CredentialBook
+from farm.dialect import DialectShaper
 from farm.drift import DriftSchedule
 from farm.idempotency import IdempotencyStore
 from farm.ledger import Ledger
@@ -139,6 +140,7 @@ class ServiceState:
         self.drift = drift
         self.tenants = tenants
         self.weather = weather
+        self.dialect = DialectShaper(spec.dialect)
         self.unattributed = {"401": 0, "403": 0}
         self.metrics = metrics.ServiceMetrics()
 
