@@ -17,12 +17,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 
 from aam.calllog import CallLog
 from aam.circuit import CircuitBreaker, CircuitState
-from aam.credentials import TenantCredentials, TokenLifecycle
+from aam.credentials import TokenLifecycle
+from aam.descriptor import ApiKeyAuth, ConnectorDescriptor, OAuth2ClientCredentials
 from aam.dlq import DeadLetterQueue
 from aam.drift import DriftEvent, SchemaGuard
 from aam.errors import (
@@ -48,7 +50,6 @@ from aam.transport import (
     TransportFailure,
     make_transport,
 )
-from farm.spec import AuthType, ServiceSpec
 
 #: Error classes a retry can help with (the server or the path to it may recover).
 RETRYABLE = frozenset({"network_error", "timeout", "server_error", "rate_limit"})
@@ -65,10 +66,7 @@ class ConnectorInstance:
     def __init__(
         self,
         *,
-        spec: ServiceSpec,
-        tenant: str,
-        credentials: TenantCredentials,
-        base_url: str,
+        descriptor: ConnectorDescriptor,
         profile: AamProfile,
         rate_policy: RatePolicy,
         network: NetworkProfile,
@@ -79,14 +77,17 @@ class ConnectorInstance:
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.spec = spec
-        self.service = spec.id
-        self.tenant = tenant
-        self.id = f"{spec.id}:{tenant}"
+        self.descriptor = descriptor
+        self.service = descriptor.service
+        self.tenant = tenant = descriptor.tenant
+        self.id = descriptor.connector_id
         self.profile = profile
         self.rate_policy = rate_policy
         self.network = network
-        self._credentials = credentials
+        base_url = descriptor.base_url.rstrip("/")
+        self._base_url = base_url
+        self._base_path = urlsplit(base_url).path.rstrip("/")
+        self._idempotency_header = descriptor.idempotency.header
         self._calllog = calllog
         self._idempotency = idempotency
         self._dlq = dlq
@@ -109,31 +110,30 @@ class ConnectorInstance:
         )
         self.breaker = CircuitBreaker(clock=clock)
         self.guard = SchemaGuard(
-            spec, mappings or {}, enabled=profile.has(Defence.drift_mapping), connector_id=self.id
+            descriptor.resources,
+            mappings or {},
+            enabled=profile.has(Defence.drift_mapping),
+            connector_id=self.id,
         )
         self.drift_log: deque[DriftEvent] = deque(maxlen=1000)
         self._retries_on = profile.has(Defence.retries)
         self._breaker_on = profile.has(Defence.circuit_breaker)
         self._idempotency_on = profile.has(Defence.idempotency)
         self._dead_letter_on = profile.has(Defence.dead_letter)
-        self._auth_type = AuthType(credentials.auth_type or spec.auth.type.value)
+        auth = descriptor.auth
         self._static_headers: dict[str, str] = {"accept": "application/json"}
-        if self._auth_type is AuthType.api_key:
-            header = credentials.api_key_header or spec.auth.api_key_header
-            if not credentials.api_key:
-                raise ValueError(f"{self.id}: an api_key service needs TenantCredentials.api_key")
-            self._static_headers[header] = credentials.api_key
+        if isinstance(auth, ApiKeyAuth):
+            self._static_headers[auth.header] = auth.key
         self.lifecycle: TokenLifecycle | None = None
-        if self._auth_type is AuthType.oauth2_client_credentials:
-            if not (credentials.client_id and credentials.client_secret):
-                raise ValueError(f"{self.id}: an OAuth2 service needs client_id and client_secret")
+        if isinstance(auth, OAuth2ClientCredentials):
             grant = ClientCredentialsGrant(
                 self.transport,
-                credentials.token_url or "/oauth2/token",
-                credentials.client_id,
-                credentials.client_secret,
+                auth.token_url,
+                auth.client_id,
+                auth.client_secret,
                 connector_id=self.id,
                 log=self._log_token_request,
+                scope=auth.scope,
             )
             self.lifecycle = TokenLifecycle(
                 grant,
@@ -141,7 +141,6 @@ class ConnectorInstance:
                 clock=clock,
                 connector_id=self.id,
                 on_issued=self.metrics.token_refreshes.inc,
-                max_uses=spec.auth.rotate_token_every_calls,
             )
         self.metrics.rate.set(self.limiter.rate)
         self.metrics.circuit.set(0)
@@ -179,11 +178,32 @@ class ConnectorInstance:
             if not next_path:
                 return
             page = await self.get(next_path, page_params, require=require)
+            if not isinstance(page, dict):
+                raise ServerError(
+                    f"GET {path}: a page that is not a JSON object",
+                    connector_id=self.id,
+                    reason="invalid_page",
+                )
             for record in page.get("data") or []:
                 yield record
-            next_path = page.get("next")
+            link = page.get("next")
+            next_path = self.relative(link) if isinstance(link, str) and link else None
             page_params = None  # ``next`` carries its own query string
         raise ClientError(f"more than {MAX_PAGES} pages at {path}", connector_id=self.id)
+
+    def relative(self, link: str) -> str:
+        """A ``next`` link (absolute URL, absolute path or relative) as a path relative to the
+        descriptor's ``base_url`` when it lies under it; else the absolute URL."""
+        absolute = urljoin(self._base_url + "/", link)
+        base = urlsplit(self._base_url)
+        target = urlsplit(absolute)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            return absolute
+        prefix = self._base_path
+        if prefix and not (target.path == prefix or target.path.startswith(prefix + "/")):
+            return absolute
+        rel = target.path[len(prefix) :] or "/"
+        return rel + (f"?{target.query}" if target.query else "")
 
     async def post(
         self,
@@ -278,12 +298,12 @@ class ConnectorInstance:
     # -- writes -----------------------------------------------------------------------------------
     def _lookup_field(self, path: str) -> str | None:
         """The lookup field to embed the key in, for servers that ignore Idempotency-Key."""
-        if self.spec.idempotency.supported or not self._idempotency_on:
+        if self.descriptor.idempotency.supported or not self._idempotency_on:
             return None
         where = self.guard.route(path)
         if where is None:
             return None
-        return self.spec.resource(where[0]).lookup_field
+        return self.descriptor.resources[where[0]].lookup_field
 
     async def _send_write(
         self, path: str, body: dict[str, Any], key: str | None, *, lookup_first: bool
@@ -303,7 +323,7 @@ class ConnectorInstance:
 
         # With a key the server dedupes (or the lookup does): any retryable failure may be
         # retried. Without one, only failures that certainly did not reach the server are.
-        safe_to_repeat = self.spec.idempotency.supported or recover is not None
+        safe_to_repeat = self.descriptor.idempotency.supported or recover is not None
         write_retry_ok = key is not None and safe_to_repeat
         outcome = await self._call(
             "POST",
@@ -345,6 +365,7 @@ class ConnectorInstance:
         if exc.reason == "idempotency_key_reuse":
             return  # the caller's mistake, not a failed write
         await self._dlq.add(self.id, path, body, key, exc)
+        exc.deferred = True
         self._stats.dlq_entries += 1
         self.metrics.dlq_writes.inc()  # the depth gauge is re-read from the DLQ by the Mesh
 
@@ -457,7 +478,7 @@ class ConnectorInstance:
         if content is not None:
             headers["content-type"] = "application/json"
         if key is not None:
-            headers["Idempotency-Key"] = key
+            headers[self._idempotency_header] = key
         version: int | None = None
         if self.lifecycle is not None:
             try:
@@ -489,6 +510,9 @@ class ConnectorInstance:
             )
         latency = time.perf_counter() - started
         status = response.status_code
+        if version is not None and status != 401:
+            assert self.lifecycle is not None
+            self.lifecycle.on_answer(version)
         self.limiter.on_response(status, response.headers, sent_at)
         if status < 400:
             self._stats.attempt_latencies.append(latency)

@@ -2,9 +2,15 @@
 
 - :class:`TenantCredentials` — what the operator hands the AAM (secrets never in ``repr``).
 - :class:`CredentialDescriptor` — the live token: value, expiry, version.
-- :class:`TokenLifecycle` — refresh before expiry (with skew), single-flight refresh so N
-  concurrent callers cause one token request, and one refresh-and-retry on a 401 for a token
-  believed valid (server-side rotation). Bad credentials fail fast and are never retried.
+- :class:`TokenLifecycle` — refresh before expiry (``expires_in``, with skew), single-flight
+  refresh so N concurrent callers cause one token request, and one refresh-and-retry on a 401 for
+  a token believed valid (server-side rotation). Bad credentials fail fast and are never retried.
+
+Nobody tells the AAM that a provider retires tokens after N calls. It learns it from the wire: a
+token refused with a 401 while its ``expires_in`` said it was valid was retired early, after as
+many calls as the server accepted with it. From then on each token is used for at most that many
+calls (the next one is fetched in the background at 80 %), so a rotation costs one token request
+and no refused call — the first rotation is the only one that costs 401s.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ DEFAULT_SKEW_SECONDS = 30.0
 SKEW_SHARE_OF_TTL = 0.2
 #: Inside this margin before expiry a token is no longer used at all: callers wait for the new one.
 HARD_MARGIN_SECONDS = 0.05
-#: With a documented per-token call limit, fetch the next token once this share is used.
+#: With a learned per-token call limit, fetch the next token once this share is used.
 USES_PREFETCH_SHARE = 0.8
+#: Retired tokens whose late answers still count towards the learned limit.
+RETIRED_KEPT = 4
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class CredentialDescriptor:
     ttl_seconds: float = 0.0
     version: int = 0
     uses: int = 0  # data calls sent with this token (servers may rotate after N)
+    accepted: int = 0  # answers to those calls that were not a 401
+    refused_early: bool = False  # a 401 came while expires_in said the token was valid
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,11 @@ class TokenLifecycle:
         clock: Callable[[], float] = time.monotonic,
         connector_id: str | None = None,
         on_issued: Callable[[], None] | None = None,
-        max_uses: int | None = None,
     ) -> None:
         self._fetch = fetch
-        #: The server's documented per-token call limit (``auth.rotate_token_every_calls``).
-        self.max_uses = max_uses
+        #: Calls a token survives, learned from early 401s (None: no early retirement seen).
+        self.max_uses: int | None = None
+        self._retired: dict[int, CredentialDescriptor] = {}
         self.refresh_enabled = refresh
         self.skew_seconds = skew_seconds
         self._clock = clock
@@ -139,14 +149,36 @@ class TokenLifecycle:
             return True
         return self.max_uses is not None and d.uses >= self.max_uses * USES_PREFETCH_SHARE
 
+    def on_answer(self, version: int) -> None:
+        """A call made with the token of ``version`` was answered with something other than 401."""
+        d = self.descriptor
+        if d.version != version:
+            retired = self._retired.get(version)
+            if retired is None:
+                return
+            d = retired
+        d.accepted += 1
+        if d.refused_early and self.max_uses is not None and d.accepted > self.max_uses:
+            self.max_uses = d.accepted  # a late answer: the token served more than first seen
+
     async def on_unauthorized(self, version: int) -> bool:
         """A 401 for the token of ``version``: renew it (once for all callers). Retry if True."""
         if not self.refresh_enabled:
             return False
-        if self.descriptor.version == version:
-            self.descriptor.expires_at = 0.0  # believed valid, refused: rotated or revoked
+        d = self.descriptor
+        if d.version == version:
+            if self._clock() < d.expires_at - HARD_MARGIN_SECONDS and d.accepted > 0:
+                # Believed valid by its expiry and refused: the server retires tokens by use.
+                d.refused_early = True
+                self._learn(d.accepted)
+            d.expires_at = 0.0
             await self._refresh_single_flight()
         return True
+
+    def _learn(self, served: int) -> None:
+        # The largest count a retired token was seen to serve: a token revoked for another
+        # reason must not shrink the limit below what tokens really survive.
+        self.max_uses = max(served, self.max_uses or 0)
 
     def _skew(self, d: CredentialDescriptor) -> float:
         return min(self.skew_seconds, d.ttl_seconds * SKEW_SHARE_OF_TTL)
@@ -180,6 +212,11 @@ class TokenLifecycle:
         except InvalidCredentials as exc:
             self._broken = exc  # fail fast from now on: these credentials are wrong
             raise
+        old = self.descriptor
+        if old.access_token is not None:
+            self._retired[old.version] = old
+            while len(self._retired) > RETIRED_KEPT:
+                del self._retired[min(self._retired)]
         d = CredentialDescriptor(
             auth_type="oauth2_client_credentials",
             access_token=issued.access_token,

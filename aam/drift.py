@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aam.descriptor import ResourceDescriptor
 from aam.errors import SchemaDrift
-from farm.spec import ServiceSpec
 
 _NUMBER_KINDS = frozenset({"amount", "number"})
 _INT_RE = re.compile(r"^[+-]?\d+$")
@@ -106,25 +106,27 @@ class _Route:
 
 @dataclass
 class SchemaGuard:
-    """Per-connector drift detection and mapping for one service's resources."""
+    """Per-connector drift detection and mapping for one service's resources (paths relative
+    to the descriptor's ``base_url``)."""
 
-    spec: ServiceSpec
+    resources: Mapping[str, ResourceDescriptor]
     mappings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     enabled: bool = True
     connector_id: str | None = None
 
     def __post_init__(self) -> None:
         self.fields: dict[str, dict[str, str]] = {
-            r: dict(f) for r, f in self.spec.schema_.fields.items()
+            name: dict(r.fields) for name, r in self.resources.items() if r.fields
         }
         self._plans: dict[tuple[str, frozenset[str]], MappingPlan] = {}
         self._seen_events: set[tuple[str, str, str, str]] = set()
         self._routes: list[_Route] = []
-        base = self.spec.base_path.rstrip("/")
-        for resource in self.spec.resources:
-            for ep in resource.endpoints:
-                regex = re.escape(base + ep.path).replace(re.escape("{id}"), r"[^/]+")
-                self._routes.append(_Route(re.compile(regex + "$"), resource.name, ep.is_item))
+        for name, resource in self.resources.items():
+            for path, is_item in ((resource.collection, False), (resource.item, True)):
+                if path is None:
+                    continue
+                regex = re.escape(path.rstrip("/") or "/").replace(re.escape("{id}"), r"[^/]+")
+                self._routes.append(_Route(re.compile(regex + "/?$"), name, is_item))
         self._route_cache: dict[str, tuple[str, bool] | None] = {}
         self._v1_keys = {r: frozenset(f) for r, f in self.fields.items()}
         #: (resource, X-Schema-Version) pairs seen with clean, exactly-v1 pages.

@@ -41,6 +41,8 @@ class AamError(Exception):
         self.attempts = attempts
         #: A short machine-readable detail, e.g. ``circuit_open`` or ``idempotency_key_reuse``.
         self.reason = reason
+        #: A write that failed here but was parked in the dead-letter queue for a later replay.
+        self.deferred = False
 
     def __repr__(self) -> str:
         return (

@@ -1,9 +1,14 @@
-"""``Mesh``: the AAM's front door — connectors by id, shared stores, one lifecycle.
+"""``Mesh``: the reference AAM's front door — connectors by id, shared stores, one lifecycle.
+
+It implements the AAM-under-test contract (:class:`aam.contract.AamUnderTest`) directly, so the
+Gauntlet drives it in-process with the same descriptors, operations and outcomes it sends an
+AAM over HTTP.
 
 ```python
 mesh = await Mesh.open(state_dir=Path("var/aam"), profile=AamProfile.parse("full"))
-mesh.add_connector(spec, "acme", TenantCredentials(api_key=...), base_url="http://127.0.0.1:8001")
-page = await mesh.aam_get("stripe:acme", "/stripe/v1/invoices", {"limit": 50})
+mesh.add_connector(ConnectorDescriptor.model_validate(descriptor_json))
+page = await mesh.aam_get("stripe:acme", "/invoices", {"limit": 50})
+outcome = await mesh.call(Operation(connector_id="stripe:acme", method="GET", path="/invoices"))
 await mesh.close()
 ```
 """
@@ -17,14 +22,16 @@ from typing import Any
 
 from aam.calllog import CallLog, Retention
 from aam.connector import ConnectorInstance
-from aam.credentials import TenantCredentials
-from aam.dlq import DeadLetterQueue, DlqEntry
+from aam.contract import Operation, Outcome, ReplayCounts
+from aam.descriptor import ConnectorDescriptor
+from aam.dlq import FAILED, PENDING, REPLAYING, DeadLetterQueue, DlqEntry
+from aam.errors import AamError
 from aam.idempotency import IdempotencyStore
 from aam.policy import RatePolicy
 from aam.profile import AamProfile
+from aam.stats import stats_dict
 from aam.store import StateStore
 from aam.transport import NetworkProfile
-from farm.spec import ServiceSpec
 
 DB_NAME = "aam.sqlite3"
 #: Forget finished idempotency keys after this long (servers forget theirs too; spec default).
@@ -82,28 +89,21 @@ class Mesh:
     # -- connectors -------------------------------------------------------------------------------
     def add_connector(
         self,
-        spec: ServiceSpec,
-        tenant: str,
-        credentials: TenantCredentials,
+        descriptor: ConnectorDescriptor,
         *,
-        base_url: str,
         rate_policy: RatePolicy | None = None,
         network: NetworkProfile | None = None,
         mappings: dict[str, dict[str, str]] | None = None,
         profile: AamProfile | None = None,
     ) -> ConnectorInstance:
-        """Create the connector ``"{spec.id}:{tenant}"`` (replacing none: ids are unique)."""
-        spec.tenant(tenant)  # KeyError for a tenant the service does not have
-        connector_id = f"{spec.id}:{tenant}"
+        """Create the connector ``descriptor.connector_id`` (replacing none: ids are unique)."""
+        connector_id = descriptor.connector_id
         if connector_id in self._connectors:
             raise ValueError(f"connector {connector_id} already exists")
         connector = ConnectorInstance(
-            spec=spec,
-            tenant=tenant,
-            credentials=credentials,
-            base_url=base_url,
+            descriptor=descriptor,
             profile=profile or self.profile,
-            rate_policy=rate_policy or RatePolicy.from_spec(spec, tenant),
+            rate_policy=rate_policy or RatePolicy.from_descriptor(descriptor),
             network=network or NetworkProfile(),
             calllog=self.calllog,
             idempotency=self.idempotency,
@@ -123,6 +123,70 @@ class Mesh:
     def connectors(self) -> dict[str, ConnectorInstance]:
         """Every connector, by id."""
         return dict(self._connectors)
+
+    # -- the AAM-under-test contract --------------------------------------------------------------
+    async def put_connector(self, descriptor: ConnectorDescriptor) -> None:
+        """Create or replace a connector (a replaced one is closed first)."""
+        old = self._connectors.pop(descriptor.connector_id, None)
+        if old is not None:
+            await old.aclose()
+        self.add_connector(descriptor)
+
+    async def drop_connectors(self) -> None:
+        """Close and forget every connector (parked writes stay in the DLQ)."""
+        connectors = list(self._connectors.values())
+        self._connectors.clear()
+        await asyncio.gather(*(c.aclose() for c in connectors))
+
+    async def call(self, operation: Operation) -> Outcome:
+        """Run one operation; every failure the AAM classifies comes back as an outcome."""
+        connector = self._connectors.get(operation.connector_id)
+        if connector is None:
+            return Outcome.failure(
+                "client_error", f"no connector {operation.connector_id!r}; PUT it first"
+            )
+        try:
+            if operation.deadline_ms is None:
+                return await self._run(connector, operation)
+            async with asyncio.timeout(operation.deadline_ms / 1000):
+                return await self._run(connector, operation)
+        except AamError as exc:
+            return Outcome.failure(exc.error_class, str(exc), deferred=exc.deferred)
+        except TimeoutError:
+            return Outcome.failure(
+                "timeout", f"deadline of {operation.deadline_ms} ms passed", deferred=False
+            )
+
+    async def _run(self, connector: ConnectorInstance, op: Operation) -> Outcome:
+        if op.method == "POST":
+            assert op.body is not None  # the Operation model guarantees it
+            data = await connector.post(op.path, op.body, operation_id=op.operation_id)
+            return Outcome.model_construct(ok=True, data=data, records=None, deferred=False)
+        if op.paginate:
+            records: list[Any] = []
+            async for record in connector.paginate(op.path, op.params, require=op.require):
+                records.append(record)
+                if op.max_records is not None and len(records) >= op.max_records:
+                    break
+            return Outcome.model_construct(ok=True, data=None, records=records, deferred=False)
+        data = await connector.get(op.path, op.params, require=op.require)
+        return Outcome.model_construct(ok=True, data=data, records=None, deferred=False)
+
+    async def replay_dlq(self) -> ReplayCounts:
+        """Replay the parked writes once; ``pending`` counts what still waits afterwards."""
+        report = await self.dlq.replay()
+        waiting = {PENDING, REPLAYING, FAILED}
+        pending = sum(1 for e in await self.dlq.list() if e.status in waiting)
+        return ReplayCounts(replayed=report.replayed, failed=report.failed, pending=pending)
+
+    def diagnostics(self, connector_id: str) -> dict[str, Any] | None:
+        """The connector's own figures (``ConnectorStats``) as a dict; ``None`` if unknown."""
+        connector = self._connectors.get(connector_id)
+        return None if connector is None else stats_dict(connector.stats())
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (the contract's name)."""
+        await self.close()
 
     # -- calls ------------------------------------------------------------------------------------
     async def aam_get(

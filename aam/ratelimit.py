@@ -1,13 +1,19 @@
 """Client-side rate limiting that adapts to the server (AWS SDK "adaptive" retry mode, CUBIC).
 
 One :class:`AdaptiveRateLimiter` per connector, i.e. per (service, tenant): one tenant's
-throttling never slows another. It is a token bucket whose fill rate is
+throttling never slows another. Nothing about the server's limit is assumed beyond what its
+provider publishes (the descriptor's ``rate_limit``, if any) and what its answers say. It is a
+token bucket whose fill rate is
 
 - **capped by what the server advertises** (``RateLimit-Policy``, IETF draft ratelimit-headers)
-  times a small safety factor, and kept at or below the server's ``RateLimit-Remaining``;
+  times a small safety factor, and kept at or below what the server says is left (``RateLimit``
+  ``r=``, ``X-RateLimit-Remaining``);
 - **cut multiplicatively on a real 429** (``beta = 0.7``) and **probed back up** along a CUBIC
   curve (``rate(t) = C*(t - K)**3 + W_max``), as the AWS SDKs do;
-- **blocked until ``Retry-After`` has passed**: no request of this connector goes out before then.
+- **blocked until ``Retry-After`` has passed**: no request of this connector goes out before then;
+- **learned when nobody says it**: from ``remaining`` readings (:mod:`aam.rate_estimate`) when the
+  server sends a count but no policy (GitHub style), and from the rate the server admitted
+  requests at just before a 429 when it sends nothing but ``Retry-After`` (or not even that).
 
 Waiting is reservation-based (like Go's ``rate.Limiter``): each caller takes a slot in the future
 and sleeps once, so N waiters cost N sleeps, not N² wake-ups. A block or a rate cut bumps the
@@ -17,12 +23,15 @@ and sleeps once, so N waiters cost N sleeps, not N² wake-ups. A block or a rate
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from aam.rate_estimate import RefillEstimator
 
 #: CUBIC constants from the AWS SDKs' adaptive retry mode.
 CUBIC_BETA = 0.7
@@ -34,6 +43,16 @@ BURST_SHARE = 0.5
 MIN_RATE = 0.5
 #: Never plan more than this far ahead for one caller (bounds every wait).
 MAX_WAIT_SECONDS = 60.0
+#: While a learned limit's bucket shows full, raise the soft ceiling by this share per second,
+#: up to this multiple of the learned rate (a limit that went up is found again).
+PROBE_PER_SECOND = 0.10
+PROBE_LIMIT = 1.5
+#: After a 429 with nothing but Retry-After: resume at this share of the rate the server was
+#: seen admitting, then probe up along a gentle line (this share of it per second).
+ADMITTED_RESUME = 0.97
+ADMITTED_PROBE_PER_SECOND = 0.01
+#: The admitted-rate estimate looks back at most this far (and never across a block).
+ADMITTED_WINDOW = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,36 +69,62 @@ class ServerLimit:
 _policy_cache: dict[str, tuple[float | None, float | None]] = {}
 
 
+def _sf_params(item: str) -> tuple[str, dict[str, str]]:
+    """One structured-field list member ``"name";a=1;b=2`` (or a bare ``10;w=1``)."""
+    parts = [p.strip() for p in item.split(";")]
+    params: dict[str, str] = {}
+    for part in parts[1:]:
+        name, _, raw = part.partition("=")
+        params[name.strip().lower()] = raw.strip().strip('"')
+    return parts[0].strip('"'), params
+
+
 def parse_policy(value: str) -> tuple[float | None, float | None]:
-    """``RateLimit-Policy`` → (requests per second, burst). Accepts ``q;w=W;burst=B;rps=R``."""
+    """``RateLimit-Policy`` → (requests per second, burst: always ``None``).
+
+    The IETF draft form is a list of policies ``"name";q=<quota>;w=<window seconds>``; the
+    tightest one (lowest q/w) wins. An older bare form ``<quota>;w=<window>`` is read too.
+    """
     cached = _policy_cache.get(value)
     if cached is not None:
         return cached
-    rps: float | None = None
-    burst: float | None = None
-    try:
-        first = value.split(",")[0]
-        parts = [p.strip() for p in first.split(";")]
-        quota = float(parts[0])
-        window = 1.0
-        for part in parts[1:]:
-            name, _, raw = part.partition("=")
-            name = name.strip().lower()
-            if name == "w":
-                window = float(raw)
-            elif name == "rps":
-                rps = float(raw)
-            elif name == "burst":
-                burst = float(raw)
-        if rps is None and window > 0:
-            rps = quota / window
-        if burst is None:
-            burst = quota
-    except ValueError:
-        rps, burst = None, None
+    best: tuple[float | None, float | None] = (None, None)
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        head, params = _sf_params(item)
+        try:
+            quota = float(params["q"]) if "q" in params else float(head)
+            window = float(params.get("w", "1"))
+        except ValueError:
+            continue
+        if quota <= 0 or window <= 0:
+            continue
+        rps = quota / window
+        if best[0] is None or rps < best[0]:
+            best = (rps, None)  # a quota per window says nothing about the burst allowed
     if len(_policy_cache) < 1024:  # a server sends few distinct policies; bound it anyway
-        _policy_cache[value] = (rps, burst)
-    return rps, burst
+        _policy_cache[value] = best
+    return best
+
+
+def parse_ratelimit(value: str) -> tuple[float | None, float | None]:
+    """``RateLimit: "name";r=<remaining>;t=<seconds>`` → (remaining, reset seconds); the
+    member with the least remaining wins."""
+    remaining: float | None = None
+    reset: float | None = None
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        _, params = _sf_params(item)
+        try:
+            r = float(params["r"]) if "r" in params else None
+            t = float(params["t"]) if "t" in params else None
+        except ValueError:
+            continue
+        if r is not None and (remaining is None or r < remaining):
+            remaining, reset = r, t
+    return remaining, reset
 
 
 def parse_retry_after(value: str | None, now_epoch: float | None = None) -> float | None:
@@ -99,24 +144,39 @@ def parse_retry_after(value: str | None, now_epoch: float | None = None) -> floa
     return max(0.0, when.timestamp() - now)
 
 
+def _number(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
 def read_server_limit(headers: Mapping[str, str], status: int) -> ServerLimit:
-    """Extract the rate-limit facts from response headers (case-insensitive mapping)."""
+    """Extract the rate-limit facts from response headers (case-insensitive mapping).
+
+    Understood: the IETF draft's ``RateLimit-Policy`` / ``RateLimit`` (and the older separate
+    ``RateLimit-Remaining`` / ``-Reset``), GitHub's ``X-RateLimit-Limit`` / ``-Remaining`` /
+    ``-Reset`` (epoch seconds), and ``Retry-After`` on a 429 or 503.
+    """
     rps = burst = remaining = reset = None
     policy = headers.get("ratelimit-policy")
     if policy:
         rps, burst = parse_policy(policy)
-    raw = headers.get("ratelimit-remaining")
-    if raw is not None:
-        try:
-            remaining = float(raw)
-        except ValueError:
-            remaining = None
-    raw = headers.get("ratelimit-reset")
-    if raw is not None:
-        try:
-            reset = float(raw)
-        except ValueError:
-            reset = None
+    current = headers.get("ratelimit")
+    if current:
+        remaining, reset = parse_ratelimit(current)
+    if remaining is None:
+        remaining = _number(headers.get("ratelimit-remaining"))
+        reset = _number(headers.get("ratelimit-reset"))
+    if remaining is None:
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        if remaining is not None:
+            burst = _number(headers.get("x-ratelimit-limit"))
+            epoch = _number(headers.get("x-ratelimit-reset"))
+            if epoch is not None:
+                reset = max(0.0, epoch - time.time())
     retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
     return ServerLimit(rps, burst, remaining, reset, retry_after)
 
@@ -151,6 +211,12 @@ class AdaptiveRateLimiter:
         self._k = 0.0
         self.throttle_events = 0
         self.blocks = 0
+        self._estimator = RefillEstimator()
+        self._learned: float | None = None  # refill rate learned from remaining readings
+        self._last_probe = 0.0
+        self._admitted: collections.deque[float] = collections.deque(maxlen=8192)
+        self._admitted_floor: float | None = None  # rate learned from a 429 (no headers)
+        self._block_ended = 0.0
 
     # -- what callers see -------------------------------------------------------------------
     @property
@@ -187,8 +253,12 @@ class AdaptiveRateLimiter:
             return
         limit = read_server_limit(headers, status)
         now = self._clock()
+        if status != 429 or (limit.remaining is not None and limit.remaining > 0):
+            self._admitted.append(now)
         if limit.rps is not None:
             self._set_ceiling(limit.rps * HEADROOM, limit.burst, now)
+        elif limit.remaining is not None:
+            self._learn_from_remaining(limit, status, sent_at, now)
         if limit.remaining is not None and status != 429:
             self._refill(now)
             if self._tokens > limit.remaining:
@@ -196,13 +266,43 @@ class AdaptiveRateLimiter:
         if status == 429:
             self._on_throttle(limit, sent_at, now)
         elif self._throttled and status < 400:
-            self._set_rate(self._cubic_rate(now), now)
+            self._set_rate(self._probe_rate(now), now)
+
+    def _learn_from_remaining(
+        self, limit: ServerLimit, status: int, sent_at: float, now: float
+    ) -> None:
+        assert limit.remaining is not None
+        if limit.burst is not None:
+            self._set_capacity(limit.burst, now)
+        estimate = self._estimator.observe(
+            now, limit.remaining, status=status, capacity=limit.burst
+        )
+        if estimate is not None:
+            self._learned = estimate
+            self._last_probe = now
+            self._throttled = False  # the estimate replaces any 429-driven guess
+            self._ceiling = estimate * HEADROOM
+            self.max_rate = max(self.max_rate, self._ceiling)
+            self._set_rate(self._ceiling, now)
+        elif self._learned is None and limit.remaining <= 0 and status < 400:
+            # Admitted with nothing left and no rate known yet: the next request at this pace
+            # would be refused. Slow down now instead of waiting for the 429.
+            self._on_throttle(ServerLimit(remaining=0.0), sent_at, now)
+        elif self._learned is not None and self._estimator.saturated():
+            # The bucket is full: the limit may have gone up. Raise the soft ceiling a little.
+            dt = max(0.0, now - self._last_probe)
+            self._last_probe = now
+            assert self._ceiling is not None
+            top = self._learned * PROBE_LIMIT
+            self._ceiling = min(top, self._ceiling * (1 + PROBE_PER_SECOND * dt))
+            self._set_rate(self._ceiling, now)
 
     def block_for(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a server's ``Retry-After``)."""
         now = self._clock()
         until = now + min(seconds, MAX_WAIT_SECONDS)
         if until > self._blocked_until:
+            self._block_ended = until
             self._refill(now)
             self._blocked_until = until
             # Forgive outstanding reservations: their owners re-plan after the block, spaced
@@ -239,29 +339,58 @@ class AdaptiveRateLimiter:
             return
         self.throttle_events += 1
         self._throttled = True
-        self._last_max_rate = self._rate
+        admitted = self._admitted_rate(sent_at, now)
         # The probe-up clock starts when sending resumes: time spent blocked by Retry-After is
         # not time spent learning that the new rate is safe.
         self._last_throttle = max(now, self._blocked_until)
+        if limit.rps is None and self._learned is None and admitted is not None:
+            # Nobody says the rate: the server was admitting ``admitted`` per second while we
+            # over-sent. Resume just under it and creep up slowly.
+            self._admitted_floor = admitted
+            self._last_max_rate = admitted
+            self._set_rate(admitted * ADMITTED_RESUME, now)
+            return
+        self._admitted_floor = None
+        self._last_max_rate = self._rate
         self._k = (self._last_max_rate * (1 - CUBIC_BETA) / CUBIC_SCALE) ** (1 / 3)
         self._set_rate(self._rate * CUBIC_BETA, now)
+
+    def _admitted_rate(self, sent_at: float, now: float) -> float | None:
+        """Requests the server admitted per second over the last window before ``sent_at``,
+        never reaching back across a block; None when that window is too short to tell."""
+        start = max(sent_at - ADMITTED_WINDOW, self._block_ended)
+        span = sent_at - start
+        if span < 0.5:
+            return None
+        n = sum(1 for t in self._admitted if start <= t <= now)
+        return n / (now - start) if n else None
+
+    def _probe_rate(self, now: float) -> float:
+        if self._admitted_floor is not None:
+            t = max(0.0, now - self._last_throttle)
+            floor = self._admitted_floor
+            return floor * (ADMITTED_RESUME + ADMITTED_PROBE_PER_SECOND * t)
+        return self._cubic_rate(now)
 
     def _cubic_rate(self, now: float) -> float:
         t = max(0.0, now - self._last_throttle)
         return CUBIC_SCALE * (t - self._k) ** 3 + self._last_max_rate
 
+    def _set_capacity(self, burst: float, now: float) -> None:
+        capacity = max(1.0, math.floor(burst * BURST_SHARE))
+        if capacity != self._capacity:
+            self._refill(now)
+            self._capacity = capacity
+            self._tokens = min(self._tokens, capacity)
+
     def _set_ceiling(self, ceiling: float, burst: float | None, now: float) -> None:
         if burst is not None:
-            capacity = max(1.0, math.floor(burst * BURST_SHARE))
-            if capacity != self._capacity:
-                self._refill(now)
-                self._capacity = capacity
-                self._tokens = min(self._tokens, capacity)
+            self._set_capacity(burst, now)
         if ceiling == self._ceiling:
             return
         self._ceiling = ceiling
         self.max_rate = max(self.max_rate, ceiling)
-        target = self._cubic_rate(now) if self._throttled else ceiling
+        target = self._probe_rate(now) if self._throttled else ceiling
         self._set_rate(target, now)
 
     def _set_rate(self, target: float, now: float) -> None:

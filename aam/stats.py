@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 #: Keep this many recent successful-call latencies for percentiles (bounded memory).
 LATENCY_SAMPLE = 20_000
@@ -70,3 +71,10 @@ def quantile(sample: deque[float], q: float) -> float | None:
     ordered = sorted(sample)
     index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
     return ordered[index]
+
+
+def stats_dict(stats: ConnectorStats) -> dict[str, Any]:
+    """A snapshot as plain JSON-able data."""
+    data = asdict(stats)
+    data["failures"] = dict(stats.failures)
+    return data

@@ -52,6 +52,7 @@ class ClientCredentialsGrant:
         *,
         connector_id: str,
         log: TokenRequestLog,
+        scope: str | None = None,
     ) -> None:
         self._transport = transport
         self.token_url = token_url
@@ -60,6 +61,8 @@ class ClientCredentialsGrant:
             "client_id": client_id,
             "client_secret": client_secret,
         }
+        if scope:
+            self._form["scope"] = scope
         self.connector_id = connector_id
         self._log = log
         self._log_path = urlsplit(token_url).path or token_url  # never a query string

@@ -15,7 +15,7 @@ import bisect
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -26,8 +26,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from farm.state import Farm
+
+class Farm(Protocol):
+    """What the collector reads from a farm (``farm.state.Farm`` satisfies it; no import back)."""
+
+    @property
+    def services(self) -> dict[str, Any]: ...
+
+    def chaos_gauge(self, service: str) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from farm.pagination import (
     encode_keyset_cursor,
     parse_page_request,
 )
+from farm.ratelimit_headers import decision_headers, retry_after_headers
 from farm.records import Record
 from farm.routes import RouteMatch
 from farm.spec import ListOrder, LivingData, PaginationStyle
@@ -126,16 +127,17 @@ class Authenticate:
 
 
 class RateLimit:
-    """Step 2: the (service, tenant) token bucket; 429 with Retry-After when empty."""
+    """Step 2: the (service, tenant) token bucket; 429 when empty. The headers describing the
+    limit follow the service's ``rate_limit_headers`` style (``farm.ratelimit_headers``)."""
 
     def __call__(self, call: Call) -> Reply | None:
         tenant = call.tenant
         assert tenant is not None
         decision = tenant.bucket.acquire(call.now)
+        style = tenant.spec.rate_limit_headers
         call.rate_headers = [
             *tenant.policy_headers,
-            (b"ratelimit-remaining", str(decision.remaining).encode()),
-            (b"ratelimit-reset", str(decision.reset_seconds).encode()),
+            *decision_headers(style, decision, int(tenant.bucket.capacity)),
         ]
         if decision.allowed:
             return None
@@ -143,7 +145,7 @@ class RateLimit:
         return Reply(
             429,
             error_body("rate_limited", "token bucket empty"),
-            [(b"retry-after", str(decision.retry_after).encode())],
+            retry_after_headers(style, decision.retry_after),
         )
 
 
@@ -181,8 +183,9 @@ class InjectFault:
             headers = [(b"retry-after", b"1")] if decision.status == 503 else []
             return Reply(decision.status, error_body("injected_fault", "server error"), headers)
         if kind is FaultKind.rate_limit_spike:
+            style = tenant.spec.rate_limit_headers
             return Reply(
-                429, error_body("rate_limited", "rate limit spike"), [(b"retry-after", b"1")]
+                429, error_body("rate_limited", "rate limit spike"), retry_after_headers(style, 1)
             )
         return None  # network (dropped by the ASGI layer) or timeout (held, then served)
 

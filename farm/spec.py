@@ -138,6 +138,15 @@ class ErrorPreset(StrEnum):
     degraded = "degraded"
 
 
+class RateLimitHeaders(StrEnum):
+    """How a service tells clients about its rate limit (real providers differ)."""
+
+    ietf = "ietf"  # IETF draft: RateLimit-Policy: "default";q=Q;w=W and RateLimit: r=..;t=..
+    github = "github"  # X-RateLimit-Limit / -Remaining / -Used / -Reset (epoch seconds)
+    retry_after = "retry_after"  # nothing on success; Retry-After on a 429
+    none = "none"  # nothing at all, not even Retry-After on a 429
+
+
 class DriftAction(StrEnum):
     rename = "rename"
     remove = "remove"
@@ -449,6 +458,11 @@ class ServiceSpec(StrictModel):
     base_path: str = Field(pattern=r"^/[a-z0-9][a-z0-9/_-]*[a-z0-9]$")
     auth: Auth = Field(default_factory=Auth)
     rate_limit: RateLimit
+    rate_limit_headers: RateLimitHeaders = Field(
+        default=RateLimitHeaders.ietf,
+        description="how responses describe the limit: ietf (RateLimit, RateLimit-Policy), "
+        "github (X-RateLimit-*), retry_after (only Retry-After on a 429) or none",
+    )
     error_profile: ErrorProfile = Field(
         default_factory=ErrorProfile, json_schema_extra=_error_profile_schema
     )

@@ -32,6 +32,7 @@ from farm.drift import DriftSchedule
 from farm.idempotency import IdempotencyStore
 from farm.ledger import Ledger
 from farm.ratelimit import TokenBucket
+from farm.ratelimit_headers import policy_headers
 from farm.records import RecordStore
 from farm.routes import RouteTable
 from farm.spec import ServiceSpec
@@ -54,10 +55,6 @@ def status_key(code: int) -> str:
     if code >= 500:
         return "5xx"
     return "other_4xx"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 class TenantState:
@@ -100,11 +97,7 @@ class TenantState:
         capacity = max(1, round(limit.burst * factor))
         rate = limit.max_rps * factor
         self.bucket.reshape(capacity, rate, now)
-        policy = f"{capacity};w=1;burst={capacity};rps={_number(rate)}"
-        self.policy_headers = [
-            (b"ratelimit-limit", str(capacity).encode()),
-            (b"ratelimit-policy", policy.encode()),
-        ]
+        self.policy_headers = policy_headers(self.spec.rate_limit_headers, capacity, rate)
 
     def reset(self, seed: int, now: float) -> None:
         """Counters to zero, a fresh bucket and a re-seeded RNG."""

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
 from farm.server import port_is_free
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
+from workflows.descriptors import DescriptorError, descriptor_for
 from workflows.farm_client import FarmError, FarmSet
 from workflows.history import RunHistory
 from workflows.journal import RunJournal
@@ -44,7 +45,6 @@ from workflows.runner import (
     load_scenario,
     new_run_id,
     run_scenario,
-    stats_dict,
     with_overrides,
 )
 from workflows.scenario import ScenarioSpec
@@ -221,8 +221,6 @@ class Backend:
             raise HTTPException(500, f"service specs are invalid: {exc}") from None
 
     async def add_connector(self, req: ConnectorRequest) -> dict[str, Any]:
-        from aam import TenantCredentials
-
         specs = self.specs()
         if req.service not in specs:
             raise HTTPException(404, f"no service {req.service!r} (known: {', '.join(specs)})")
@@ -241,24 +239,25 @@ class Backend:
         if entry is None:
             raise HTTPException(502, f"the farm has no credentials for {cid}")
         url = self._farms.url_for(req.service)
-        conn = self.mesh.add_connector(
-            spec, req.tenant, TenantCredentials.from_farm(entry), base_url=url
-        )
-        self.handles[conn.id] = ConnectorHandle(
-            mesh=self.mesh,
-            id=conn.id,
+        try:
+            descriptor = descriptor_for(spec, req.tenant, entry, url)
+        except DescriptorError as exc:
+            raise HTTPException(502, str(exc)) from None
+        await self.mesh.put_connector(descriptor)
+        self.handles[cid] = ConnectorHandle(
+            aam=self.mesh,
+            id=cid,
             spec=spec,
             tenant=req.tenant,
             journal=self.journal,
             truth=GroundTruth(self._farms.client(req.service)),
             run_id="backend-" + new_run_id(),
         )
-        self.handles[conn.id].state["conn"] = conn
-        return self.connector_view(conn.id)
+        return self.connector_view(cid)
 
     def connector_view(self, cid: str) -> dict[str, Any]:
         handle = self.handles[cid]
-        stats = stats_dict(handle.state["conn"].stats())
+        stats = self.mesh.diagnostics(cid) or handle.figures.as_dict()
         return {"id": cid, "service": handle.service, "tenant": handle.tenant, "stats": stats}
 
     def resolve_scenario(self, req: ScenarioRequest) -> ScenarioSpec:

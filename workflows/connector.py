@@ -1,18 +1,31 @@
-"""What a workflow holds: one AAM connector plus the run's journal and the farm's ground truth.
+"""What a workflow holds: one connector of the AAM under test, the run's journal and the farm's
+ground truth.
 
 A workflow is ``async def workflow(connector: ConnectorHandle, **params) -> dict`` and talks to
-the API only through the AAM (``get`` / ``post`` / ``paginate`` delegate to the mesh).
+the API only through the AAM: ``get`` / ``post`` / ``paginate`` become contract operations
+(:class:`aam.contract.Operation`) sent to the :class:`aam.contract.AamUnderTest`, and a failed
+outcome is raised as the :mod:`aam.errors` leaf of its error class. Paths are relative to the
+connector's ``base_url`` (the descriptor's), as the contract says. The handle also keeps the
+runner's own figures for the connector (logical calls, outcomes, latency): the judge never needs
+the AAM's word for them.
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from aam.contract import AamUnderTest, Operation, Outcome
+from aam.errors import AamError, error_type
 from farm.spec import HttpMethod, Resource, ServiceSpec
 from workflows.farm_client import FarmClient
 from workflows.journal import RunJournal
+
+#: Keep this many recent successful-call latencies per connector (bounded memory).
+LATENCY_SAMPLE = 20_000
 
 
 class WorkflowConfigError(ValueError):
@@ -46,10 +59,48 @@ class GroundTruth:
 
 
 @dataclass
+class CallFigures:
+    """The runner's own count of one connector's logical operations (what it asked, what came
+    back), independent of anything the AAM reports about itself."""
+
+    calls: int = 0
+    successes: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    deferred: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLE))
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "successes": self.successes,
+            "failures": dict(self.failures),
+            "deferred": self.deferred,
+        }
+
+
+def raise_for(outcome: Outcome, operation: Operation) -> None:
+    """Raise the :mod:`aam.errors` leaf of a failed outcome (``deferred`` carried over)."""
+    if outcome.ok:
+        return
+    cls = error_type(outcome.error_class or "client_error")
+    where = f"{operation.method} {operation.path}"
+    error: AamError = cls(f"{where}: {outcome.message or outcome.error_class}")
+    error.connector_id = operation.connector_id
+    error.deferred = outcome.deferred
+    raise error
+
+
+@dataclass
 class ConnectorHandle:
     """One (service, tenant) connector as a workflow sees it."""
 
-    mesh: Any  # aam.Mesh (typed loosely: the runner is the only place that builds one)
+    aam: AamUnderTest
     id: str
     spec: ServiceSpec
     tenant: str
@@ -57,16 +108,17 @@ class ConnectorHandle:
     truth: GroundTruth
     run_id: str
     state: dict[str, Any] = field(default_factory=dict)
+    figures: CallFigures = field(default_factory=CallFigures)
 
     @property
     def service(self) -> str:
         return self.spec.id
 
     def collection_path(self, resource: Resource) -> str:
-        """Full path of a resource's collection (base path included)."""
+        """A resource's collection path, relative to the connector's base URL."""
         for endpoint in resource.endpoints:
             if not endpoint.is_item:
-                return self.spec.base_path + endpoint.path
+                return endpoint.path
         raise WorkflowConfigError(f"{self.spec.id}: resource {resource.name} has no collection")
 
     def paginated_resources(self) -> list[Resource]:
@@ -85,18 +137,61 @@ class ConnectorHandle:
         """Field name -> kind in the resource's version-1 schema."""
         return dict(self.spec.schema_.fields[resource])
 
+    async def call(self, operation: Operation) -> Outcome:
+        """Send one operation to the AAM and count what came back."""
+        started = time.perf_counter()
+        outcome = await self.aam.call(operation)
+        f = self.figures
+        f.calls += 1
+        if outcome.ok:
+            f.successes += 1
+            f.latencies.append(time.perf_counter() - started)
+        else:
+            f.failures[outcome.error_class or "client_error"] += 1
+            if outcome.deferred:
+                f.deferred += 1
+        return outcome
+
     async def get(
         self, path: str, params: dict[str, Any] | None = None, *, require: list[str] | None = None
-    ) -> dict[str, Any]:
-        """One GET through the AAM."""
-        return await self.mesh.aam_get(self.id, path, params, require=require)
+    ) -> Any:
+        """One GET through the AAM; the body (records in v1 field names)."""
+        op = Operation(
+            connector_id=self.id, method="GET", path=path, params=params, require=require
+        )
+        outcome = await self.call(op)
+        raise_for(outcome, op)
+        return outcome.data
 
-    async def post(self, path: str, body: dict[str, Any], *, operation_id: str) -> dict[str, Any]:
-        """One idempotent POST through the AAM (key derived from the operation id)."""
-        return await self.mesh.aam_post(self.id, path, body, operation_id=operation_id)
+    async def post(self, path: str, body: dict[str, Any], *, operation_id: str) -> Any:
+        """One logical write through the AAM (the operation id names it on every attempt)."""
+        op = Operation(
+            connector_id=self.id, method="POST", path=path, body=body, operation_id=operation_id
+        )
+        outcome = await self.call(op)
+        raise_for(outcome, op)
+        return outcome.data
 
-    def paginate(
-        self, path: str, params: dict[str, Any] | None = None, *, require: list[str] | None = None
+    async def paginate(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        require: list[str] | None = None,
+        max_records: int | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Follow ``next`` links through the AAM, yielding records."""
-        return self.mesh.paginate(self.id, path, params, require=require)
+        """One paginate operation (the AAM follows ``next`` links); yields its records."""
+        op = Operation(
+            connector_id=self.id,
+            method="GET",
+            path=path,
+            params=params,
+            paginate=True,
+            max_records=max_records,
+            require=require,
+        )
+        outcome = await self.call(op)
+        raise_for(outcome, op)
+        for record in outcome.records or []:
+            if isinstance(record, dict):
+                yield record

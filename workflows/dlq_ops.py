@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.loader import SpecLoadError, load_specs
+from workflows.descriptors import descriptor_for
 from workflows.farm_client import FarmSet
 from workflows.runner import ScenarioError
 
@@ -38,7 +39,7 @@ async def open_replay_mesh(
 ) -> tuple[Any, FarmSet]:
     """A full-profile Mesh over ``aam_state`` with a connector for each id (credentials from
     the farms). The caller closes both."""
-    from aam import AamProfile, Mesh, TenantCredentials
+    from aam import AamProfile, Mesh
 
     try:
         specs = {s.id: s for s in load_specs(configs)}
@@ -58,9 +59,7 @@ async def open_replay_mesh(
             entry = creds_by_farm[url].get(service, {}).get(tenant)
             if entry is None:
                 raise ScenarioError(f"farm {url} has no credentials for {cid}")
-            mesh.add_connector(
-                specs[service], tenant, TenantCredentials.from_farm(entry), base_url=url
-            )
+            mesh.add_connector(descriptor_for(specs[service], tenant, entry, url))
     except BaseException:
         await mesh.close()
         await farms.close()

@@ -26,6 +26,8 @@ class IssuedWrite:
     lookup_field: str
     outcome: WriteOutcome = "pending"
     error_class: str | None = None
+    #: The AAM answered that it parked this write in its dead-letter queue.
+    deferred: bool = False
 
 
 @dataclass

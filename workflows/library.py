@@ -76,7 +76,8 @@ async def high_volume_read(
     limit = max(1, int(pages)) * page_size
     records = 0
     # Only the id is relied on: this workflow measures throughput, not field semantics.
-    async for _ in connector.paginate(connector.collection_path(chosen), require=["id"]):
+    path = connector.collection_path(chosen)
+    async for _ in connector.paginate(path, require=["id"], max_records=limit):
         records += 1
         if records >= limit:
             break
@@ -149,6 +150,7 @@ async def idempotent_write(
     except BaseException as exc:
         write.outcome = "failed"
         write.error_class = getattr(exc, "error_class", type(exc).__name__)
+        write.deferred = bool(getattr(exc, "deferred", False))
         raise
     write.outcome = "ok"
     return {"writes": 1}
@@ -212,7 +214,8 @@ async def drift_sensitive_read(
     truth = await connector.truth.records(connector.service, chosen.name, connector.tenant)
     limit = max(1, int(pages)) * chosen.pagination.page_size
     checked = mismatched = seen = 0
-    async for record in connector.paginate(connector.collection_path(chosen), require=["id", fld]):
+    path = connector.collection_path(chosen)
+    async for record in connector.paginate(path, require=["id", fld], max_records=limit):
         seen += 1
         canonical = truth.get(str(record.get("id")))
         if canonical is not None and fld in canonical:

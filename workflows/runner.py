@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aam.contract import AamUnderTest
 from farm.loader import (
     DEFAULT_CONFIG_DIR,
     SpecLoadError,
@@ -41,6 +42,7 @@ from farm.loader import (
 from farm.spec import ServiceSpec
 from workflows import metrics
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
+from workflows.descriptors import DescriptorError, descriptor_for
 from workflows.farm_client import FarmError, FarmSet
 from workflows.invariants import (
     RATE_FACTOR,
@@ -63,8 +65,6 @@ ERROR_PAUSE_SECONDS = 0.01
 MAX_DRAIN_SECONDS = 15.0
 #: Workflows whose in-flight iteration must finish (a cancelled write has no knowable outcome).
 DRAINING_WORKFLOWS = frozenset({"idempotent_write"})
-#: DLQ entry statuses that mean "still waiting for an operator".
-DONE_DLQ_STATUSES = frozenset({"replayed", "resolved", "done", "succeeded", "committed", "ok"})
 
 
 class ScenarioError(Exception):
@@ -81,6 +81,10 @@ class RunOptions:
     configs: list[Path] = field(default_factory=lambda: [DEFAULT_CONFIG_DIR])
     progress_interval: float = 0.5
     replay_dlq: bool = True
+    #: An AAM under test served over HTTP (the contract's endpoints); None = the reference AAM
+    #: in-process, built with the scenario's profile.
+    aam_url: str | None = None
+    aam_token: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -122,61 +126,16 @@ def load_scenario(path: Path) -> ScenarioSpec:
     raise ScenarioError("\n".join(str(p) for p in problems))
 
 
-def stats_dict(stats: Any) -> dict[str, Any]:
-    """A ``ConnectorStats`` snapshot (dataclass or pydantic) as a plain dict."""
-    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
-        return dataclasses.asdict(stats)
-    if hasattr(stats, "model_dump"):
-        return dict(stats.model_dump())
-    return dict(vars(stats))
+def parked_operations(deferred: list[str], committed: set[str], still_parked: int) -> set[str]:
+    """Which deferred writes count as still in the AAM's DLQ after the replay.
 
-
-def _strings(value: Any, out: set[str], depth: int = 0) -> None:
-    if depth > 6:
-        return
-    if isinstance(value, str):
-        out.add(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _strings(v, out, depth + 1)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _strings(v, out, depth + 1)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _strings(dataclasses.asdict(value), out, depth + 1)
-    elif hasattr(value, "model_dump"):
-        _strings(value.model_dump(), out, depth + 1)
-
-
-def _entry_status(entry: Any) -> str | None:
-    status = entry.get("status") if isinstance(entry, dict) else getattr(entry, "status", None)
-    return None if status is None else str(getattr(status, "value", status))
-
-
-async def dlq_pending_operations(mesh: Any, operation_ids: set[str]) -> tuple[int, set[str]]:
-    """Pending DLQ entries, and which of the run's operation ids they carry.
-
-    The operation id is also the record's lookup value, so it appears in the entry's body
-    whatever the DLQ's own field names are.
+    The AAM said ``deferred`` for each of ``deferred`` (in the order they were parked) and, after
+    the replay, that ``still_parked`` entries wait. A deferred write the farm committed is not
+    lost whatever the DLQ holds; of the others at most ``still_parked`` can be in the DLQ, and
+    any beyond that count are lost.
     """
-    entries = await mesh.dlq.list()
-    pending = 0
-    ops: set[str] = set()
-    for entry in entries:
-        if _entry_status(entry) in DONE_DLQ_STATUSES:
-            continue
-        pending += 1
-        found: set[str] = set()
-        _strings(entry, found)
-        ops |= found & operation_ids
-    return pending, ops
-
-
-def _replay_dict(report: Any) -> dict[str, Any]:
-    if report is None:
-        return {}
-    data = stats_dict(report)
-    return {k: v for k, v in data.items() if isinstance(v, int | float | str | bool)}
+    waiting = [op for op in deferred if op not in committed]
+    return set(waiting[: max(0, still_parked)])
 
 
 class ScenarioRun:
@@ -203,8 +162,7 @@ class ScenarioRun:
             duration=spec.duration_seconds,
         )
         self._handles: dict[str, ConnectorHandle] = {}
-        self._conns: dict[str, Any] = {}  # connector id -> aam connector (for stats())
-        self._mesh: Any = None
+        self._aam: AamUnderTest | None = None
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -280,11 +238,23 @@ class ScenarioRun:
         if asyncio.iscoroutine(result):
             await result
 
+    def _connector_view(self, handle: ConnectorHandle) -> dict[str, Any]:
+        """The AAM's own figures (diagnostics, if it gives any) under the runner's count of
+        logical calls and outcomes, which always wins."""
+        view: dict[str, Any] = {}
+        if self._aam is not None:
+            with contextlib.suppress(Exception):  # a stats snapshot must never break the run
+                view.update(self._aam.diagnostics(handle.id) or {})
+        f = handle.figures
+        view.update(f.as_dict())
+        view.setdefault("latency_p50", f.percentile(0.50))
+        view.setdefault("latency_p99", f.percentile(0.99))
+        return view
+
     def _refresh_progress(self, started: float) -> None:
         self.progress.elapsed = round(time.monotonic() - started, 2)
-        for cid, conn in self._conns.items():
-            with contextlib.suppress(Exception):  # a stats snapshot must never break the run
-                self.progress.connectors[cid] = stats_dict(conn.stats())
+        for cid, handle in self._handles.items():
+            self.progress.connectors[cid] = self._connector_view(handle)
         surfaced: dict[str, int] = {}
         for (_, _, cls), n in self.journal.surfaced.items():
             surfaced[cls] = surfaced.get(cls, 0) + n
@@ -293,10 +263,20 @@ class ScenarioRun:
 
     # --- the run --------------------------------------------------------------------------------
 
+    async def _open_aam(self) -> AamUnderTest:
+        """The AAM under test: over HTTP when ``aam_url`` is set, else the reference in-process."""
+        if self.options.aam_url:
+            from workflows.aam_http import HttpAam
+
+            return await HttpAam.connect(self.options.aam_url, self.options.aam_token)
+        from aam import Mesh
+
+        state = self.options.state_dir / "runs" / self.run_id / "aam"
+        state.mkdir(parents=True, exist_ok=True)
+        return await Mesh.open(state_dir=state, profile=self.spec.profile, seed=self.spec.seed)
+
     async def execute(self) -> Scorecard:
         """Run the scenario end to end and return its scorecard."""
-        from aam import Mesh, TenantCredentials
-
         spec = self.spec
         specs = self._specs()
         assignments = self._assignments(specs)
@@ -322,18 +302,14 @@ class ScenarioRun:
             except FarmError as exc:
                 raise ScenarioError(str(exc)) from None
 
-            state = self.options.state_dir / "runs" / self.run_id / "aam"
-            state.mkdir(parents=True, exist_ok=True)
-            self._mesh = await Mesh.open(state_dir=state, profile=spec.profile, seed=spec.seed)
+            self._aam = await self._open_aam()
             try:
-                card = await self._run_with_mesh(
-                    specs, assignments, creds, farms, started_wall, TenantCredentials
-                )
+                card = await self._run_with_aam(specs, assignments, creds, farms, started_wall)
             except FarmError as exc:
                 raise ScenarioError(f"farm failed during the run: {exc}") from None
             finally:
                 with contextlib.suppress(Exception):
-                    await self._mesh.close()
+                    await self._aam.aclose()
                 if self.progress.phase != "done":
                     # Interrupted or crashed: leave the farm in its starting weather, not in a
                     # storm nobody is measuring (best effort; the farm may be what failed).
@@ -345,32 +321,33 @@ class ScenarioRun:
             metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(0)
             await farms.close()
 
-    async def _run_with_mesh(
+    async def _run_with_aam(
         self,
         specs: dict[str, ServiceSpec],
         assignments: list[tuple[Any, list[str], dict[str, Any], int]],
         creds: dict[str, dict[str, Any]],
         farms: FarmSet,
         started_wall: datetime,
-        credentials_cls: Any,
     ) -> Scorecard:
         spec = self.spec
+        aam = self._aam
+        assert aam is not None
         truth = {s: GroundTruth(farms.client(s)) for s in specs}
+        await aam.drop_connectors()
         for service, sspec in specs.items():
             for tenant in self._tenants(sspec):
                 entry = creds[service].get(tenant)
                 if entry is None:
                     raise ScenarioError(f"farm has no credentials for {service}/{tenant}")
-                conn = self._mesh.add_connector(
-                    sspec,
-                    tenant,
-                    credentials_cls.from_farm(entry),
-                    base_url=farms.url_for(service),
-                )
-                self._conns[conn.id] = conn
-                self._handles[conn.id] = ConnectorHandle(
-                    mesh=self._mesh,
-                    id=conn.id,
+                try:
+                    descriptor = descriptor_for(sspec, tenant, entry, farms.url_for(service))
+                except DescriptorError as exc:
+                    raise ScenarioError(str(exc)) from None
+                await aam.put_connector(descriptor)
+                cid = descriptor.connector_id
+                self._handles[cid] = ConnectorHandle(
+                    aam=aam,
+                    id=cid,
                     spec=sspec,
                     tenant=tenant,
                     journal=self.journal,
@@ -433,16 +410,18 @@ class ScenarioRun:
         stats_at_end = dict(self.progress.connectors)
 
         # Chaos off the way an operator would: back to the farm's starting weather.
-        op_ids = set(self.journal.writes)
-        backlog, _ = await dlq_pending_operations(self._mesh, op_ids)
+        deferred = [op for op, w in self.journal.writes.items() if w.deferred]
+        backlog = len(deferred)
         for client in farms.clients_for(spec.services):
             await client.set_chaos("calm")
         replay: dict[str, Any] = {}
+        still_parked = backlog
         if self.options.replay_dlq and backlog:
             self.progress.phase = "replaying"
             await self._emit()
-            replay = _replay_dict(await self._mesh.dlq.replay())
-        _, pending_ops = await dlq_pending_operations(self._mesh, op_ids)
+            counts = await aam.replay_dlq()
+            replay = counts.model_dump()
+            still_parked = counts.failed + counts.pending
 
         self.progress.phase = "checking"
         await self._emit()
@@ -459,6 +438,10 @@ class ScenarioRun:
             status_services.update(
                 {k: v for k, v in status.get("services", {}).items() if k in specs}
             )
+        committed_ops = {
+            str(w.get("lookup_value")) for w in ledger_writes if w.get("lookup_value") is not None
+        }
+        pending_ops = parked_operations(deferred, committed_ops, still_parked)
 
         factor = RATE_FACTOR.get(spec.mode.value, 1.0)
         evidence_conns: list[ConnectorEvidence] = []
@@ -476,7 +459,7 @@ class ScenarioRun:
                 burst=max(1, int(limit.burst * factor)),
                 farm={k: int(v) for k, v in farm.items() if isinstance(v, int | float)},
                 faults=dict(faults.get(handle.service, {}).get(handle.tenant, {})),
-                aam_calls=int(st.get("calls", 0)),
+                aam_calls=handle.figures.calls,
             )
             evidence_conns.append(ev)
             figures.append(self._figures(handle, st, ev, elapsed))
@@ -593,13 +576,13 @@ class ScenarioRun:
             service=handle.service,
             tenant=handle.tenant,
             calls=int(st.get("calls", 0)),
-            attempts=int(st.get("attempts", 0)),
+            attempts=int(st.get("attempts", ev.farm.get("calls", 0))),
             successes=successes,
             goodput_rps=round(successes / elapsed, 2) if elapsed > 0 else 0.0,
             errors={str(k): int(v) for k, v in (st.get("failures") or {}).items() if v},
             retries=int(st.get("retries", 0)),
-            token_refreshes=int(st.get("token_refreshes", 0)),
-            dlq_entries=int(st.get("dlq_entries", 0)),
+            token_refreshes=int(st.get("token_refreshes", ev.farm.get("tokens_issued", 0))),
+            dlq_entries=int(st.get("dlq_entries", st.get("deferred", 0))),
             latency_p50=st.get("latency_p50"),
             latency_p99=st.get("latency_p99"),
             attempt_latency_p50=st.get("attempt_latency_p50"),
