@@ -81,7 +81,7 @@ dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topolo
 	PYTHONPATH=grafana $(PY) -m gauntlet_dashboards
 
 bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, token rotation (~1 min)
-	$(PY) -m aam.bench
+	$(PY) -m workflows.bench_aam
 
 # --- Kubernetes (kind): see README "Kubernetes" ---------------------------------------------------
 KIND_CLUSTER ?= aam-gauntlet

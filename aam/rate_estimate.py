@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 
 #: Spans shorter than this are too noisy (``remaining`` is a whole number).
-MIN_SPAN_SECONDS = 1.0
+MIN_SPAN_SECONDS = 0.3
 #: Forget answers older than this (a limit that changes is followed within a few seconds).
 WINDOW_SECONDS = 4.0
 #: Weight of a new estimate in the running one.

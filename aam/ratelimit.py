@@ -49,10 +49,14 @@ PROBE_PER_SECOND = 0.10
 PROBE_LIMIT = 1.5
 #: After a 429 with nothing but Retry-After: resume at this share of the rate the server was
 #: seen admitting, then probe up along a gentle line (this share of it per second).
-ADMITTED_RESUME = 0.97
-ADMITTED_PROBE_PER_SECOND = 0.01
+ADMITTED_RESUME = 0.93
+ADMITTED_PROBE_PER_SECOND = 0.005
 #: The admitted-rate estimate looks back at most this far (and never across a block).
-ADMITTED_WINDOW = 2.0
+ADMITTED_WINDOW = 10.0
+#: The cut when a 429 comes less than half a second after sending resumed (far too fast).
+FAST_BETA = 0.5
+#: Slow down on an empty bucket reported with a 2xx at most this often (before a rate is known).
+PREEMPT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,8 @@ class AdaptiveRateLimiter:
         self._admitted: collections.deque[float] = collections.deque(maxlen=8192)
         self._admitted_floor: float | None = None  # rate learned from a 429 (no headers)
         self._block_ended = 0.0
+        self._last_preempt = -PREEMPT_INTERVAL
+        self._resumed_at = -math.inf  # when sending resumed after the last block
 
     # -- what callers see -------------------------------------------------------------------
     @property
@@ -284,9 +290,15 @@ class AdaptiveRateLimiter:
             self._ceiling = estimate * HEADROOM
             self.max_rate = max(self.max_rate, self._ceiling)
             self._set_rate(self._ceiling, now)
-        elif self._learned is None and limit.remaining <= 0 and status < 400:
+        elif (
+            self._learned is None
+            and limit.remaining <= 0
+            and status < 400
+            and now - self._last_preempt >= PREEMPT_INTERVAL
+        ):
             # Admitted with nothing left and no rate known yet: the next request at this pace
-            # would be refused. Slow down now instead of waiting for the 429.
+            # would be refused. Slow down now (once a while) instead of waiting for the 429.
+            self._last_preempt = now
             self._on_throttle(ServerLimit(remaining=0.0), sent_at, now)
         elif self._learned is not None and self._estimator.saturated():
             # The bucket is full: the limit may have gone up. Raise the soft ceiling a little.
@@ -328,6 +340,8 @@ class AdaptiveRateLimiter:
         return min(MAX_WAIT_SECONDS, start - now + deficit / self._rate)
 
     def _on_throttle(self, limit: ServerLimit, sent_at: float, now: float) -> None:
+        admitted = self._admitted_rate(sent_at, now)  # before a new block moves the window
+        self._resumed_at = max(self._resumed_at, self._blocked_until)
         if limit.retry_after:
             self.block_for(limit.retry_after)
         # A 429 that left quota on the server (Remaining > 0) is a spike, not our rate: honour
@@ -339,7 +353,6 @@ class AdaptiveRateLimiter:
             return
         self.throttle_events += 1
         self._throttled = True
-        admitted = self._admitted_rate(sent_at, now)
         # The probe-up clock starts when sending resumes: time spent blocked by Retry-After is
         # not time spent learning that the new rate is safe.
         self._last_throttle = max(now, self._blocked_until)
@@ -351,14 +364,17 @@ class AdaptiveRateLimiter:
             self._set_rate(admitted * ADMITTED_RESUME, now)
             return
         self._admitted_floor = None
+        # Refused again within moments of resuming: far above the limit, cut deeper.
+        beta = CUBIC_BETA if sent_at - self._resumed_at >= 0.5 else FAST_BETA
         self._last_max_rate = self._rate
-        self._k = (self._last_max_rate * (1 - CUBIC_BETA) / CUBIC_SCALE) ** (1 / 3)
-        self._set_rate(self._rate * CUBIC_BETA, now)
+        self._k = (self._last_max_rate * (1 - beta) / CUBIC_SCALE) ** (1 / 3)
+        self._set_rate(self._rate * beta, now)
 
     def _admitted_rate(self, sent_at: float, now: float) -> float | None:
         """Requests the server admitted per second over the last window before ``sent_at``,
         never reaching back across a block; None when that window is too short to tell."""
-        start = max(sent_at - ADMITTED_WINDOW, self._block_ended)
+        first = self._admitted[0] if self._admitted else sent_at
+        start = max(sent_at - ADMITTED_WINDOW, self._block_ended, first)
         span = sent_at - start
         if span < 0.5:
             return None

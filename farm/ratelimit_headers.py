@@ -38,10 +38,10 @@ def quota_window(rate: float) -> tuple[int, int]:
 
 def policy_headers(style: RateLimitHeaders, capacity: int, rate: float) -> Headers:
     """The headers that only change with the limit itself (computed once per chaos change)."""
-    if style is RateLimitHeaders.ietf:
+    if style == RateLimitHeaders.ietf:
         quota, window = quota_window(rate)
         return [(b"ratelimit-policy", f'"{POLICY_NAME}";q={quota};w={window}'.encode())]
-    if style is RateLimitHeaders.github:
+    if style == RateLimitHeaders.github:
         return [(b"x-ratelimit-limit", str(capacity).encode())]
     return []
 
@@ -50,10 +50,10 @@ def decision_headers(
     style: RateLimitHeaders, decision: BucketDecision, capacity: int, now_epoch: float | None = None
 ) -> Headers:
     """The per-request headers: what is left of the quota and when it is back."""
-    if style is RateLimitHeaders.ietf:
+    if style == RateLimitHeaders.ietf:
         value = f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}'
         return [(b"ratelimit", value.encode())]
-    if style is RateLimitHeaders.github:
+    if style == RateLimitHeaders.github:
         now = time.time() if now_epoch is None else now_epoch
         used = max(0, capacity - decision.remaining)
         return [
@@ -66,6 +66,6 @@ def decision_headers(
 
 def retry_after_headers(style: RateLimitHeaders, seconds: int) -> Headers:
     """``Retry-After`` on a 429, unless the service sends nothing at all."""
-    if style is RateLimitHeaders.none:
+    if style == RateLimitHeaders.none:
         return []
     return [(b"retry-after", str(max(1, seconds)).encode())]

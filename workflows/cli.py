@@ -12,15 +12,9 @@ import typer
 from rich.markup import escape
 
 from farm.loader import DEFAULT_CONFIG_DIR, validate_paths
+from workflows.cli_app import app
 from workflows.console import make_console
 
-app = typer.Typer(
-    name="gauntlet",
-    help="AAM Gauntlet: a synthetic API farm, resilient connectors and chaos scenarios.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 farm_app = typer.Typer(help="The Synthetic API Farm.", no_args_is_help=True)
 app.add_typer(farm_app, name="farm")
 
@@ -108,7 +102,5 @@ def crds(
         out.print(f"{len(written)} generated file(s) already up to date", highlight=False)
 
 
-# The runner commands (run, runs, dlq, backend, demo) register themselves on ``app``.
-# Run as ``python -m workflows`` (workflows/__main__.py), not ``-m workflows.cli``: that would
-# make a second module object whose ``app`` the runner commands never register on.
+# The runner commands (run, runs, dlq, backend, demo, aam) register themselves on ``app``.
 from workflows import cli_run  # noqa: E402, F401

@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 
 from farm.loader import DEFAULT_CONFIG_DIR
-from workflows.cli import app
+from workflows.cli_app import app
 from workflows.console import make_console
 from workflows.history import RunHistory
 from workflows.runner import (
@@ -33,7 +33,7 @@ from workflows.runner import (
     run_scenario,
     with_overrides,
 )
-from workflows.scorecard import Scorecard, termination_summary
+from workflows.scorecard import Scorecard, expected_verdict, termination_summary
 
 out = make_console()
 err = make_console(stderr=True)
@@ -98,11 +98,6 @@ def admin_token(token_file: Path | None) -> str | None:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise fail_usage(f"--admin-token-file {path}: {exc.strerror}") from None
-
-
-def expected_verdict(profile: str) -> str:
-    """In a comparison only the full AAM should pass; naive and every weakened one should fail."""
-    return "PASSED" if profile == "full" else "FAILED"
 
 
 class LiveDisplay:

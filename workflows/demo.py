@@ -26,10 +26,9 @@ from rich.console import Console
 from rich.live import Live
 
 from workflows.backend import TOKEN_ENV, auth_headers, port_is_free, write_token_file
-from workflows.cli_run import expected_verdict
 from workflows.console_api import LOGIN_CODE_ENV, LOGIN_CODE_TTL_SECONDS
 from workflows.runner import RunProgress, ScenarioError, load_scenario
-from workflows.scorecard import Scorecard
+from workflows.scorecard import Scorecard, expected_verdict
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0

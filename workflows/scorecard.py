@@ -256,3 +256,9 @@ def termination_summary(card: Scorecard) -> str:
         if len(text.encode()) <= TERMINATION_LOG_LIMIT:
             break
     return text
+
+
+def expected_verdict(profile: str) -> str:
+    """In a comparison only the full AAM should pass; naive and every weakened one (the
+    ``sdk-default`` baseline too) should fail."""
+    return "PASSED" if profile == "full" else "FAILED"

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from aam import TenantCredentials
+from aam import ConnectorDescriptor, TenantCredentials
 from farm.spec import ServiceSpec
 
 
@@ -112,3 +112,19 @@ def error_classes(results: list[Any]) -> dict[str, int]:
         elif isinstance(r, Exception):
             raise r
     return out
+
+
+def describe(
+    spec: ServiceSpec, tenant: str, creds: TenantCredentials | dict[str, Any], base_url: str
+) -> ConnectorDescriptor:
+    """The descriptor the runner would build for ``spec``/``tenant`` served at ``base_url``."""
+    from workflows.descriptors import descriptor_for
+
+    if isinstance(creds, TenantCredentials):
+        creds = {
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "api_key": creds.api_key,
+            "token_url": creds.token_url,
+        }
+    return descriptor_for(spec, tenant, creds, base_url)

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aam_helpers import describe
+
 from aam import AamProfile, Mesh, RatePolicy, TenantCredentials
 from farm.spec import ServiceSpec
 
@@ -19,7 +21,7 @@ from farm.spec import ServiceSpec
 async def main(state_dir: str, base_url: str, spec: ServiceSpec, creds: TenantCredentials) -> None:
     mesh = await Mesh.open(Path(state_dir), AamProfile.parse("full-circuit_breaker"))
     conn = mesh.add_connector(
-        spec, "acme", creds, base_url=base_url, rate_policy=RatePolicy(5000, 5000, max_attempts=1)
+        describe(spec, "acme", creds, base_url), rate_policy=RatePolicy(5000, 5000, max_attempts=1)
     )
     original = conn.transport.request
     answered = 0

@@ -6,13 +6,13 @@ import time
 from typing import Any
 
 import pytest
-from aam_helpers import error_classes, make_spec, run_concurrently
+from aam_helpers import describe, error_classes, make_spec, run_concurrently
 
 from aam import NetworkProfile, RatePolicy, TenantCredentials, errors
 from aam.backoff import Backoff
 from aam.circuit import CircuitState
 
-PATH = "/svc/v1/items"
+PATH = "/items"
 
 
 def oauth(**auth: Any) -> dict[str, Any]:
@@ -27,7 +27,7 @@ async def test_rate_adaptation_keeps_429s_rare(farm_factory, mesh_factory, profi
     spec = make_spec(rate_limit={"max_rps": 60, "burst": 10})
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         results = await run_concurrently(90, lambda i: mesh.aam_get("svc:acme", PATH))
         counts = await farm.tenant_status("svc", "acme")
     stats = mesh.connector("svc:acme").stats()
@@ -50,13 +50,10 @@ async def test_retry_after_is_honoured_and_other_tenants_are_not_slowed(farm_fac
         mesh = await mesh_factory()
         # Start acme too fast on purpose (it believes 50 rps) so the server must push back.
         slow = mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=RatePolicy(max_rps=50, burst=20, max_attempts=6),
         )
-        mesh.add_connector(spec, "globex", farm.credentials("svc", "globex"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "globex", farm.credentials("svc", "globex"), farm.url))
         sends: list[float] = []
         throttled: list[tuple[float, float]] = []
         original = slow.transport.request
@@ -94,7 +91,7 @@ async def test_token_rotation_is_invisible_to_callers(farm_factory, mesh_factory
     spec = make_spec(auth=oauth(rotate_token_every_calls=10))
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         results = await run_concurrently(120, lambda i: mesh.aam_get("svc:acme", PATH))
         counts = await farm.tenant_status("svc", "acme")
     classes = error_classes(results)
@@ -114,7 +111,7 @@ async def test_token_is_renewed_before_it_expires(farm_factory, mesh_factory):
     spec = make_spec(auth=oauth(token_ttl_seconds=1))
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         import asyncio
 
         for _ in range(30):
@@ -133,7 +130,7 @@ async def test_invalid_credentials_fail_fast_and_are_never_retried(farm_factory,
         bad = TenantCredentials(
             client_id=good.client_id, client_secret="x" * 24, token_url=good.token_url
         )
-        mesh.add_connector(spec, "acme", bad, base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", bad, farm.url))
         for _ in range(3):
             with pytest.raises(errors.InvalidCredentials):
                 await mesh.aam_get("svc:acme", PATH)
@@ -146,7 +143,7 @@ async def test_wrong_api_key_is_invalid_creds_after_one_attempt(farm_factory, me
     spec = make_spec()
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
-        mesh.add_connector(spec, "acme", TenantCredentials(api_key="z" * 32), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", TenantCredentials(api_key="z" * 32), farm.url))
         with pytest.raises(errors.InvalidCredentials) as info:
             await mesh.aam_get("svc:acme", PATH)
     assert info.value.attempts == 1
@@ -159,10 +156,7 @@ async def test_gets_retry_through_flaky_5xx(farm_factory, mesh_factory, profile)
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
         mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=RatePolicy(5000, 5000, max_attempts=10, backoff=Backoff(0.001, 0.01)),
         )
         results = await run_concurrently(100, lambda i: mesh.aam_get("svc:acme", PATH))
@@ -188,19 +182,16 @@ async def test_network_drops_and_timeouts_are_classified_right(farm_factory, mes
         mesh = await mesh_factory("full-retries")
         fast = NetworkProfile(read_timeout=0.2, http_client=client)
         mesh.add_connector(
-            drops,
-            "acme",
-            farm.credentials("drops", "acme"),
-            base_url=farm.url,
+            describe(drops, "acme", farm.credentials("drops", "acme"), farm.url),
             network=NetworkProfile(http_client=client),
         )
         mesh.add_connector(
-            stalls, "acme", farm.credentials("stalls", "acme"), base_url=farm.url, network=fast
+            describe(stalls, "acme", farm.credentials("stalls", "acme"), farm.url), network=fast
         )
         with pytest.raises(errors.NetworkError):
-            await mesh.aam_get("drops:acme", "/drops/items")
+            await mesh.aam_get("drops:acme", "/items")
         with pytest.raises(errors.CallTimeout):
-            await mesh.aam_get("stalls:acme", "/stalls/items")
+            await mesh.aam_get("stalls:acme", "/items")
 
 
 async def test_retry_budget_stops_an_outage_from_multiplying_load(farm_factory, mesh_factory):
@@ -211,7 +202,7 @@ async def test_retry_budget_stops_an_outage_from_multiplying_load(farm_factory, 
             5000, 5000, max_attempts=4, backoff=Backoff(0.001, 0.002), retry_budget_capacity=10
         )
         mesh.add_connector(
-            spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url, rate_policy=policy
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url), rate_policy=policy
         )
         results = await run_concurrently(60, lambda i: mesh.aam_get("svc:acme", PATH))
         counts = await farm.tenant_status("svc", "acme")
@@ -225,7 +216,7 @@ async def test_circuit_breaker_fails_fast_in_an_outage(farm_factory, mesh_factor
     spec = make_spec(error_profile={"server_error_rate": 1.0})
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile + "-retries" if profile != "full" else "full-retries")
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         results = await run_concurrently(80, lambda i: mesh.aam_get("svc:acme", PATH), 4)
         counts = await farm.tenant_status("svc", "acme")
     conn = mesh.connector("svc:acme")

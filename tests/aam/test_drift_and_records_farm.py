@@ -6,13 +6,13 @@ import contextlib
 import sqlite3
 
 import pytest
-from aam_helpers import make_spec
+from aam_helpers import describe, make_spec
 from prometheus_client import REGISTRY
 
 from aam import errors
 from aam.mesh import DB_NAME
 
-PATH = "/svc/v1/items"
+PATH = "/items"
 DRIFTING = [
     {
         "after_calls": 2,
@@ -43,7 +43,7 @@ async def test_drifted_records_keep_their_v1_values(farm_factory, mesh_factory, 
     spec = make_spec(drift_schedule=DRIFTING)
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         for _ in range(3):  # drift fires after 2 calls
             await mesh.aam_get("svc:acme", PATH)
         status = await farm.status()
@@ -69,7 +69,7 @@ async def test_a_removed_field_raises_schema_drift_unless_not_required(farm_fact
     spec = make_spec(drift_schedule=drop)
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         await mesh.aam_get("svc:acme", PATH)
         with pytest.raises(errors.SchemaDrift):
             await mesh.aam_get("svc:acme", PATH)
@@ -87,7 +87,7 @@ async def test_every_attempt_is_in_the_call_log_without_secrets(farm_factory, me
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
         creds = farm.credentials("svc", "acme")
-        conn = mesh.add_connector(spec, "acme", creds, base_url=farm.url)
+        conn = mesh.add_connector(describe(spec, "acme", creds, farm.url))
         for i in range(10):
             with contextlib.suppress(errors.AamError):  # 30% 5xx: a call may fail for good
                 await mesh.aam_get("svc:acme", PATH)
@@ -117,7 +117,7 @@ async def test_metrics_exist_at_zero_and_count_calls(farm_factory, mesh_factory)
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
         mesh.add_connector(
-            spec, "globex", farm.credentials("metricsvc", "globex"), base_url=farm.url
+            describe(spec, "globex", farm.credentials("metricsvc", "globex"), farm.url)
         )
         labels = {"connector": "metricsvc:globex", "service": "metricsvc"}
 
@@ -131,7 +131,7 @@ async def test_metrics_exist_at_zero_and_count_calls(farm_factory, mesh_factory)
         assert value("aam_drift_events_total", action="refused") == 0
         assert value("aam_connector_info", tenant="globex") == 1
         for _ in range(3):
-            await mesh.aam_get("metricsvc:globex", "/mx/items")
+            await mesh.aam_get("metricsvc:globex", "/items")
         assert value("aam_calls_total", outcome="success") == 3
         assert value("aam_attempts_total", result="2xx") == 3
         assert value("aam_call_duration_seconds_count") == 3
@@ -149,7 +149,7 @@ async def test_naive_profile_runs_without_any_defence(farm_factory, mesh_factory
     )
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory("naive")
-        conn = mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        conn = mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         outcomes: dict[str, int] = {}
         for i in range(20):
             try:
@@ -172,7 +172,7 @@ async def test_token_requests_are_in_the_call_log_without_the_secret(farm_factor
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
         creds = farm.credentials("svc", "acme")
-        mesh.add_connector(spec, "acme", creds, base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", creds, farm.url))
         for _ in range(7):
             await mesh.aam_get("svc:acme", PATH)
         await mesh.flush()

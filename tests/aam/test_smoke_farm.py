@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aam_helpers import make_spec
+from aam_helpers import describe, make_spec
 
 from aam import NetworkProfile
 
@@ -14,20 +14,17 @@ async def test_get_post_paginate_against_the_real_farm(farm_factory, mesh_factor
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
         conn = mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             network=NetworkProfile(http_client=client),
         )
         assert conn.id == "svc:acme"
-        page = await mesh.aam_get("svc:acme", "/svc/v1/items", {"limit": 5})
+        page = await mesh.aam_get("svc:acme", "/items", {"limit": 5})
         assert len(page["data"]) == 5 and page["next"]
-        one = await mesh.aam_get("svc:acme", f"/svc/v1/items/{page['data'][0]['id']}")
+        one = await mesh.aam_get("svc:acme", f"/items/{page['data'][0]['id']}")
         assert one == page["data"][0]
-        records = [r async for r in mesh.paginate("svc:acme", "/svc/v1/items", {"limit": 7})]
+        records = [r async for r in mesh.paginate("svc:acme", "/items", {"limit": 7})]
         assert len(records) == 30 and len({r["id"] for r in records}) == 30
-        created = await mesh.aam_post("svc:acme", "/svc/v1/items", {"name": "x", "amount": 1.5})
+        created = await mesh.aam_post("svc:acme", "/items", {"name": "x", "amount": 1.5})
         assert created["name"] == "x" and created["id"]
         stats = conn.stats()
     assert stats.calls == stats.successes == 2 + 5 + 1  # page, item, 5 pages of 7, write
@@ -42,11 +39,11 @@ async def test_wire_latency_and_limiter_wait_are_kept_apart_from_call_latency(
     spec = make_spec(rate_limit={"max_rps": 40, "burst": 2})
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
-        conn = mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        conn = mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         before = conn.stats()
         assert before.attempt_latency_p50 is None and before.limiter_wait_seconds == 0
         results = await asyncio.gather(
-            *(mesh.aam_get("svc:acme", "/svc/v1/items", {"limit": 1}) for _ in range(12))
+            *(mesh.aam_get("svc:acme", "/items", {"limit": 1}) for _ in range(12))
         )
         counts = await farm.tenant_status("svc", "acme")
         stats = conn.stats()

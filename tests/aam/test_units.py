@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import pytest
-from aam_helpers import make_spec
+from aam_helpers import describe, make_spec
 
 from aam import errors
 from aam.calllog import CallLog, Retention
@@ -131,13 +131,13 @@ async def test_without_refresh_the_token_is_fetched_once_and_401s_are_final():
 
 
 # -- drift -------------------------------------------------------------------------------------
-SPEC = make_spec()
+SPEC = describe(make_spec(), "acme", {"api_key": "k" * 20}, "http://svc.invalid").resources
 V1 = {"id": "i1", "name": "A", "amount": 12.5, "email": "a@x.io", "external_id": "e"}
 
 
 def normalise(guard: SchemaGuard, body, require=None):
     events: list[DriftEvent] = []
-    out = guard.normalise_body("/svc/v1/items", body, require, "2", events)
+    out = guard.normalise_body("/items", body, require, "2", events)
     return out, events
 
 
@@ -178,7 +178,7 @@ def test_a_removed_required_field_raises_schema_drift_not_wrong_data():
     rec = {k: v for k, v in V1.items() if k != "amount"}
     events: list[DriftEvent] = []
     with pytest.raises(errors.SchemaDrift) as info:
-        guard.normalise_body("/svc/v1/items", {"data": [rec]}, None, "2", events)
+        guard.normalise_body("/items", {"data": [rec]}, None, "2", events)
     assert info.value.error_class == "schema_drift"
     assert [e.action for e in events] == ["refused"]
     # A caller that does not rely on the field still gets its records.
@@ -203,8 +203,8 @@ def test_disabled_guard_returns_raw_bodies():
 
 def test_item_paths_are_routed_to_their_resource():
     guard = SchemaGuard(SPEC)
-    assert guard.route("/svc/v1/items/ite_1?x=1") == ("items", True)
-    assert guard.route("/svc/v1/items?cursor=abc") == ("items", False)
+    assert guard.route("/items/ite_1?x=1") == ("items", True)
+    assert guard.route("/items?cursor=abc") == ("items", False)
     assert guard.route("/other") is None
 
 
@@ -343,11 +343,11 @@ def test_pages_of_a_verified_version_still_catch_a_retype_on_the_fast_path():
     guard = SchemaGuard(SPEC)
     clean = {"data": [dict(V1), {**V1, "id": "i2"}], "next": None}
     events: list[DriftEvent] = []
-    assert guard.normalise_body("/svc/v1/items", clean, None, "1", events) is clean
-    assert guard.normalise_body("/svc/v1/items", clean, None, "1", events) is clean  # fast path
+    assert guard.normalise_body("/items", clean, None, "1", events) is clean
+    assert guard.normalise_body("/items", clean, None, "1", events) is clean  # fast path
     # The server retypes without bumping the version: the first record's values are checked.
     sneaky = {"data": [{**V1, "amount": "3.5"}, {**V1, "amount": "4"}], "next": None}
-    out = guard.normalise_body("/svc/v1/items", sneaky, None, "1", events)
+    out = guard.normalise_body("/items", sneaky, None, "1", events)
     assert [r["amount"] for r in out["data"]] == [3.5, 4]
     assert [e.action for e in events] == ["retyped"]
 
@@ -387,7 +387,7 @@ def test_every_error_answer_maps_to_one_class_and_a_retry_decision(
     from aam.outcome import classify_status
     from aam.transport import RawResponse
 
-    response = RawResponse(status, {"retry-after": "1"}, body, "POST", "/svc/v1/items")
+    response = RawResponse(status, {"retry-after": "1"}, body, "POST", "/items")
     failure = classify_status(
         response, connector_id="svc:acme", token_version=3, oauth=oauth, idempotency_key=key
     )

@@ -10,13 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aam_helpers import error_classes, make_spec, run_concurrently
+from aam_helpers import describe, error_classes, make_spec, run_concurrently
 from prometheus_client import REGISTRY
 
 from aam import RatePolicy, errors
 from aam.backoff import Backoff
 
-PATH = "/svc/v1/items"
+PATH = "/items"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPLAY_CHILD = Path(__file__).with_name("replay_child.py")
 FAST = RatePolicy(5000, 5000, max_attempts=12, backoff=Backoff(0.001, 0.01))
@@ -60,10 +60,7 @@ async def test_ambiguous_write_failures_never_duplicate(farm_factory, mesh_facto
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
         mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=FAST,
             network=__import__("aam").NetworkProfile(read_timeout=0.2),
         )
@@ -82,10 +79,7 @@ async def test_without_idempotency_ambiguous_writes_are_not_retried(farm_factory
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory("full-idempotency")
         mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=FAST,
             network=__import__("aam").NetworkProfile(read_timeout=0.2),
         )
@@ -102,7 +96,7 @@ async def test_repeated_key_returns_the_stored_result_without_calling_the_api(
     spec = make_spec(idempotency={"supported": True})
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory()
-        mesh.add_connector(spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url)
+        mesh.add_connector(describe(spec, "acme", farm.credentials("svc", "acme"), farm.url))
         first = await mesh.aam_post("svc:acme", PATH, {"name": "a"}, operation_id="op-1")
         calls = (await farm.tenant_status("svc", "acme"))["calls"]
         again = await mesh.aam_post("svc:acme", PATH, {"name": "a"}, operation_id="op-1")
@@ -127,7 +121,7 @@ async def test_failed_writes_go_to_the_dlq_and_replay_once(farm_factory, mesh_fa
     async with farm_factory([spec]) as farm:
         mesh = await mesh_factory(profile)
         mesh.add_connector(
-            spec, "acme", farm.credentials("svc", "acme"), base_url=farm.url, rate_policy=TWO
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url), rate_policy=TWO
         )
         results = await run_concurrently(
             10, lambda i: mesh.aam_post("svc:acme", PATH, {"name": f"d{i}"}, operation_id=f"d{i}")
@@ -173,7 +167,7 @@ async def test_replay_interrupted_mid_way_loses_nothing_and_sends_nothing_twice(
         creds = farm.credentials("svc", "acme")
         # The breaker would rightly refuse the replay right after an outage: test the DLQ alone.
         mesh = await mesh_factory("full-circuit_breaker", name="state")
-        mesh.add_connector(spec, "acme", creds, base_url=farm.url, rate_policy=ONE_ATTEMPT)
+        mesh.add_connector(describe(spec, "acme", creds, farm.url), rate_policy=ONE_ATTEMPT)
         await run_concurrently(
             8, lambda i: mesh.aam_post("svc:acme", PATH, {"name": f"r{i}"}, operation_id=f"r{i}")
         )
@@ -204,7 +198,7 @@ async def test_replay_interrupted_mid_way_loses_nothing_and_sends_nothing_twice(
         await mesh.close()
         # "Restart": a new Mesh over the same state directory.
         reopened = await mesh_factory("full-circuit_breaker", name="state")
-        reopened.add_connector(spec, "acme", creds, base_url=farm.url, rate_policy=ONE_ATTEMPT)
+        reopened.add_connector(describe(spec, "acme", creds, farm.url), rate_policy=ONE_ATTEMPT)
         waiting = [e for e in await reopened.dlq.list() if e.status != "replayed"]
         assert len(waiting) == 6  # two replayed, one interrupted mid-send, five untouched
         report = await reopened.dlq.replay()
@@ -227,10 +221,7 @@ async def test_killed_replay_process_loses_nothing_and_sends_nothing_twice(
         creds = farm.running.credentials["svc"]["acme"]
         mesh = await mesh_factory("full-circuit_breaker", name="state")
         mesh.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=ONE_ATTEMPT,
         )
         await run_concurrently(
@@ -267,10 +258,7 @@ async def test_killed_replay_process_loses_nothing_and_sends_nothing_twice(
         assert lines[-1] == "STALL", lines
         reopened = await mesh_factory("full-circuit_breaker", name="state")
         reopened.add_connector(
-            spec,
-            "acme",
-            farm.credentials("svc", "acme"),
-            base_url=farm.url,
+            describe(spec, "acme", farm.credentials("svc", "acme"), farm.url),
             rate_policy=ONE_ATTEMPT,
         )
         before = {e.status for e in await reopened.dlq.list()}

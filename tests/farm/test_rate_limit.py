@@ -69,13 +69,15 @@ async def test_429_carries_retry_after_and_ratelimit_headers() -> None:
         responses = [await client.get("/shop/v1/customers", headers=headers) for _ in range(4)]
         assert [r.status_code for r in responses] == [200, 200, 200, 429]
         ok, refused = responses[0], responses[3]
-        assert ok.headers["ratelimit-limit"] == "3"
-        assert ok.headers["ratelimit-remaining"] == "2"
-        assert ok.headers["ratelimit-policy"] == "3;w=1;burst=3;rps=0.5"
-        assert int(ok.headers["ratelimit-reset"]) >= 1
+        # IETF draft style (the default): a quota per window, and what is left.
+        assert ok.headers["ratelimit-policy"] == '"default";q=1;w=2'
+        remaining, reset = ok.headers["ratelimit"].split(";")[1:]
+        assert remaining == "r=2" and int(reset.removeprefix("t=")) >= 1
+        assert not any(h.startswith("x-ratelimit") for h in ok.headers)
+        assert "rps=" not in str(ok.headers)
         assert refused.json()["error"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
-        assert refused.headers["ratelimit-remaining"] == "0"
+        assert refused.headers["ratelimit"].startswith('"default";r=0;')
         # Another tenant has its own bucket.
         other = await auth_headers(client, farm, "shop", "globex")
         assert (await client.get("/shop/v1/customers", headers=other)).status_code == 200
@@ -99,8 +101,60 @@ async def test_chaos_storm_halves_the_bucket_and_hell_cuts_it_to_a_fifth() -> No
                 except httpx.TransportError:
                     continue
                 if "ratelimit-policy" in response.headers:
-                    seen.add(
-                        (response.headers["ratelimit-limit"], response.headers["ratelimit-policy"])
-                    )
+                    seen.add(response.headers["ratelimit-policy"])
                     break
-            assert seen == {(limit, f"{limit};w=1;burst={limit};rps={rps}")}
+            assert seen == {f'"default";q={rps};w=1'}, (level, limit)
+
+
+async def _answers(style: str, n: int) -> list[httpx.Response]:
+    spec = make_spec(rate_limit={"max_rps": 2, "burst": 3}, rate_limit_headers=style)
+    async with running_farm([spec]) as farm, httpx.AsyncClient(base_url=farm.url) as client:
+        headers = await auth_headers(client, farm, "shop", "acme")
+        return [await client.get("/shop/v1/customers", headers=headers) for _ in range(n)]
+
+
+async def test_github_style_sends_x_ratelimit_headers_with_an_epoch_reset() -> None:
+    import time
+
+    responses = await _answers("github", 4)
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    ok, refused = responses[0], responses[3]
+    assert ok.headers["x-ratelimit-limit"] == "3"
+    assert ok.headers["x-ratelimit-remaining"] == "2"
+    assert ok.headers["x-ratelimit-used"] == "1"
+    assert time.time() - 5 < int(ok.headers["x-ratelimit-reset"]) < time.time() + 5
+    assert not any(h.startswith("ratelimit") for h in ok.headers)
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_retry_after_style_says_nothing_until_the_429() -> None:
+    responses = await _answers("retry_after", 4)
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    for r in responses:
+        assert not any("ratelimit" in h for h in r.headers)
+    assert int(responses[3].headers["retry-after"]) >= 1
+
+
+async def test_style_none_sends_not_even_retry_after() -> None:
+    responses = await _answers("none", 4)
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    for r in responses:
+        assert not any("ratelimit" in h or h == "retry-after" for h in r.headers)
+    assert responses[3].json()["error"] == "rate_limited"
+
+
+def test_a_fractional_rate_is_a_whole_quota_per_window() -> None:
+    from farm.ratelimit_headers import quota_window
+
+    assert quota_window(50) == (50, 1)
+    assert quota_window(0.5) == (1, 2)
+    assert quota_window(2.5) == (5, 2)
+    assert quota_window(1 / 3) == (20, 60)
+
+
+def test_the_preseeded_services_use_every_header_style() -> None:
+    from farm.loader import DEFAULT_CONFIG_DIR, load_specs
+
+    styles = {s.rate_limit_headers.value for s in load_specs([DEFAULT_CONFIG_DIR])}
+    assert styles == {"ietf", "github", "retry_after", "none"}

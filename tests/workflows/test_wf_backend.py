@@ -117,7 +117,7 @@ async def test_no_endpoint_returns_a_secret_or_an_access_token(
     assert ran.status_code == 200 and ran.json()["iterations"][0]["ok"], ran.text
     # The access token the backend's connector holds right now.
     app_backend = backend_app_state(backend)
-    conn = app_backend.handles["salesforce:acme"].state["conn"]
+    conn = app_backend.mesh.connector("salesforce:acme")
     access_token, _ = await conn.lifecycle.token()
     secrets.add(access_token)
     bodies = [

@@ -34,9 +34,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from aam import AamProfile, Mesh, NetworkProfile, TenantCredentials, errors
+from aam import AamProfile, Mesh, NetworkProfile, errors
 from aam.transport import RawResponse
 from farm.spec import ServiceSpec
+from workflows.descriptors import descriptor_for
 
 CALLERS = 32
 ADMIN_ENV = "GAUNTLET_ADMIN_TOKEN"
@@ -109,7 +110,7 @@ class FarmProcess:
     def __init__(self) -> None:
         self.admin_token = secrets.token_urlsafe(24)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aam.bench", "--serve-farm"],
+            [sys.executable, "-m", "workflows.bench_aam", "--serve-farm"],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, ADMIN_ENV: self.admin_token, "PYTHONUNBUFFERED": "1"},
@@ -199,10 +200,10 @@ async def bench_throughput(farm: FarmProcess, mesh: Mesh, seconds: float) -> dic
         assert r.status_code == 200
 
     async def via_aam() -> None:
-        await mesh.aam_get("bulk:acme", path, params)
+        await mesh.aam_get("bulk:acme", "/items", params)
 
     async def via_aam_httpx() -> None:
-        await mesh.aam_get("bulkx:acme", "/bulkx/v1/items", params)
+        await mesh.aam_get("bulkx:acme", "/items", params)
 
     clients: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         ("raw aiohttp", raw_aiohttp),
@@ -245,14 +246,14 @@ async def bench_overhead(calls: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         mesh = await Mesh.open(Path(tmp), AamProfile.parse("full"), seed=1)
         conn = mesh.add_connector(
-            spec, "acme", TenantCredentials(api_key="k" * 32), base_url="http://bench.invalid"
+            descriptor_for(spec, "acme", {"api_key": "k" * 32}, "http://bench.invalid")
         )
         conn.transport = InMemory()
         for _ in range(min(calls, 500)):  # warm caches (routes, mapping plans)
-            await mesh.aam_get("bulk:acme", "/bulk/v1/items", {"limit": "10"})
+            await mesh.aam_get("bulk:acme", "/items", {"limit": "10"})
         started = time.process_time()
         for _ in range(calls):
-            await mesh.aam_get("bulk:acme", "/bulk/v1/items", {"limit": "10"})
+            await mesh.aam_get("bulk:acme", "/items", {"limit": "10"})
         own = (time.process_time() - started) / calls
         await mesh.flush()
         rows = mesh.calllog.written
@@ -309,7 +310,7 @@ async def bench_rate_limit(
         return response
 
     conn.transport.request = observed  # type: ignore[method-assign]
-    path = "/paced/v1/items"
+    path = "/items"
     phase = window / 2
     t0 = time.monotonic()
     first = asyncio.ensure_future(_drive(lambda: mesh.aam_get("paced:acme", path), window))
@@ -365,7 +366,7 @@ async def bench_rate_limit(
 
 async def bench_rotation(admin: Admin, mesh: Mesh, tenant: str, calls: int) -> dict[str, Any]:
     """Token rotated every 100 calls; 32 concurrent callers on ``rotating:<tenant>``."""
-    path = "/rotating/v1/items"
+    path = "/items"
     connector = f"rotating:{tenant}"
     done = 0
     auth_expired = 0
@@ -496,16 +497,9 @@ async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[
                 spec = ServiceSpec.model_validate(spec_raw)
                 client: Literal["aiohttp", "httpx"] = "httpx" if spec.id == "bulkx" else "aiohttp"
                 for tenant in spec.tenants:
-                    if tenant.id == "blind":
-                        # The same service, but the AAM is not told the per-token call limit:
-                        # rotation is discovered from 401s only.
-                        blind = spec.auth.model_copy(update={"rotate_token_every_calls": None})
-                        spec = spec.model_copy(update={"auth": blind})
+                    creds = farm.credentials[spec.id][tenant.id]
                     mesh.add_connector(
-                        spec,
-                        tenant.id,
-                        TenantCredentials.from_farm(farm.credentials[spec.id][tenant.id]),
-                        base_url=farm.url,
+                        descriptor_for(spec, tenant.id, creds, farm.url),
                         network=NetworkProfile(read_timeout=2.0, http_client=client),
                     )
             thr = await bench_throughput(farm, mesh, seconds)
@@ -524,7 +518,7 @@ async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[
 
 
 def cli() -> None:
-    """``python -m aam.bench``: run and print (``--json`` to keep the figures)."""
+    """``python -m workflows.bench_aam``: run and print (``--json`` to keep the figures)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput client")
     parser.add_argument("--rate-window", type=float, default=20.0, help="rate-limit window (s)")
