@@ -18,6 +18,8 @@ from collections import deque
 
 #: Spans shorter than this are too noisy (``remaining`` is a whole number).
 MIN_SPAN_SECONDS = 0.3
+#: ... and must hold this many admitted requests (at a low rate a short span is one or two).
+MIN_EVENTS = 8
 #: Forget answers older than this (a limit that changes is followed within a few seconds).
 WINDOW_SECONDS = 4.0
 #: Weight of a new estimate in the running one.
@@ -55,7 +57,7 @@ class RefillEstimator:
             self._samples.popleft()
         t0, r0, a0 = self._samples[0]
         span = now - t0
-        if full or span < MIN_SPAN_SECONDS:
+        if full or span < MIN_SPAN_SECONDS or self._admitted - a0 < MIN_EVENTS:
             return None
         estimate = (remaining - r0 + (self._admitted - a0)) / span
         if estimate <= 0:

@@ -57,6 +57,8 @@ ADMITTED_WINDOW = 10.0
 FAST_BETA = 0.5
 #: Slow down on an empty bucket reported with a 2xx at most this often (before a rate is known).
 PREEMPT_INTERVAL = 1.0
+#: Longest pause taken on our own when the server reports an empty bucket.
+MAX_HOLD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,7 @@ class AdaptiveRateLimiter:
         self._k = 0.0
         self.throttle_events = 0
         self.blocks = 0
+        self.holds = 0
         self._estimator = RefillEstimator()
         self._learned: float | None = None  # refill rate learned from remaining readings
         self._last_probe = 0.0
@@ -297,9 +300,13 @@ class AdaptiveRateLimiter:
             and now - self._last_preempt >= PREEMPT_INTERVAL
         ):
             # Admitted with nothing left and no rate known yet: the next request at this pace
-            # would be refused. Slow down now (once a while) instead of waiting for the 429.
+            # would be refused. Slow down now (once a while) instead of waiting for the 429,
+            # and hold sending until the server's reset says a token is back.
             self._last_preempt = now
             self._on_throttle(ServerLimit(remaining=0.0), sent_at, now)
+            if limit.reset_seconds:
+                cap = limit.burst or self._estimator.capacity_seen or 1.0
+                self.hold_for(min(MAX_HOLD_SECONDS, limit.reset_seconds / max(1.0, cap)))
         elif self._learned is not None and self._estimator.saturated():
             # The bucket is full: the limit may have gone up. Raise the soft ceiling a little.
             dt = max(0.0, now - self._last_probe)
@@ -308,6 +315,12 @@ class AdaptiveRateLimiter:
             top = self._learned * PROBE_LIMIT
             self._ceiling = min(top, self._ceiling * (1 + PROBE_PER_SECOND * dt))
             self._set_rate(self._ceiling, now)
+
+    def hold_for(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (the client's own caution, not a server's order)."""
+        self.block_for(seconds)
+        self.blocks -= 1  # counted apart: ``blocks`` are the server's Retry-After orders
+        self.holds += 1
 
     def block_for(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a server's ``Retry-After``)."""
