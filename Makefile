@@ -69,7 +69,7 @@ farm: $(BIN)/gauntlet ## Serve the preseeded services on 127.0.0.1:8001
 
 DEMO_DURATION ?= 60
 .PHONY: demo
-demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8002, naive vs full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
+demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8002, naive, sdk-default and full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
 bench: bench-farm bench-aam ## Run every benchmark

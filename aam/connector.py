@@ -220,7 +220,9 @@ class ConnectorInstance:
             # Naive write: no key, no store; a retry after an ambiguous failure could duplicate,
             # so only failures known not to have reached the server are retried.
             try:
-                result = await self._send_write(path, body, None, lookup_first=False)
+                result = await self._send_write(
+                    path, body, None, lookup_first=False, blind=self.profile.retries_writes_blindly
+                )
             except AamError as exc:
                 await self._dead_letter(path, body, None, exc, dead_letter)
                 self._finish(started, exc)
@@ -306,7 +308,13 @@ class ConnectorInstance:
         return self.descriptor.resources[where[0]].lookup_field
 
     async def _send_write(
-        self, path: str, body: dict[str, Any], key: str | None, *, lookup_first: bool
+        self,
+        path: str,
+        body: dict[str, Any],
+        key: str | None,
+        *,
+        lookup_first: bool,
+        blind: bool = False,
     ) -> dict[str, Any]:
         lookup_field = self._lookup_field(path) if key else None
         recover: Callable[[], Any] | None = None
@@ -324,7 +332,7 @@ class ConnectorInstance:
         # With a key the server dedupes (or the lookup does): any retryable failure may be
         # retried. Without one, only failures that certainly did not reach the server are.
         safe_to_repeat = self.descriptor.idempotency.supported or recover is not None
-        write_retry_ok = key is not None and safe_to_repeat
+        write_retry_ok = (key is not None and safe_to_repeat) or blind
         outcome = await self._call(
             "POST",
             path,
@@ -387,6 +395,8 @@ class ConnectorInstance:
         refused_version = -1
         auth_retries = 0
         max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
+        if self.profile.max_attempts is not None:
+            max_attempts = min(max_attempts, self.profile.max_attempts)
         while True:
             outcome: RawResponse | Failure | Found | None = None
             if lookup_first and recover is not None:

@@ -1,7 +1,11 @@
 """AAM profiles: which defences a connector runs with.
 
 ``full`` runs every defence; ``naive`` runs none (a plain HTTP client with a fixed timeout);
-``full`` minus named defences lets the runner show what each single defence is worth.
+``sdk-default`` is what a typical vendor SDK does out of the box: a few retries with exponential
+backoff on 5xx, 429 and network errors (POSTs included, without idempotency keys), ``Retry-After``
+honoured per call, the OAuth token refreshed when it expires and on a 401 — and no client-side
+pacing, no idempotency keys, no circuit breaker, no DLQ, no drift mapping. ``full`` minus named
+defences lets the runner show what each single defence is worth.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ class Defence(StrEnum):
 class ProfileBase(StrEnum):
     full = "full"
     naive = "naive"
+    sdk_default = "sdk-default"
+
+
+#: The attempts an SDK makes by default (e.g. AWS SDKs' standard mode: 3).
+SDK_DEFAULT_MAX_ATTEMPTS = 3
 
 
 class AamProfile(BaseModel):
@@ -40,14 +49,26 @@ class AamProfile(BaseModel):
     def defences(self) -> frozenset[Defence]:
         if self.base is ProfileBase.naive:
             return frozenset()
+        if self.base is ProfileBase.sdk_default:
+            return frozenset({Defence.retries, Defence.token_refresh}) - frozenset(self.disable)
         return frozenset(Defence) - frozenset(self.disable)
+
+    @property
+    def max_attempts(self) -> int | None:
+        """A cap on attempts per call below the rate policy's, or None."""
+        return SDK_DEFAULT_MAX_ATTEMPTS if self.base is ProfileBase.sdk_default else None
+
+    @property
+    def retries_writes_blindly(self) -> bool:
+        """Retry a POST after an ambiguous failure without a key or a lookup (an SDK's habit)."""
+        return self.base is ProfileBase.sdk_default
 
     def has(self, defence: Defence) -> bool:
         return defence in self.defences
 
     @property
     def label(self) -> str:
-        if self.base is ProfileBase.naive or not self.disable:
+        if self.base is not ProfileBase.full or not self.disable:
             return self.base.value
         return "full-" + "-".join(sorted(d.value for d in self.disable))
 
@@ -55,7 +76,7 @@ class AamProfile(BaseModel):
     def parse(cls, text: str) -> AamProfile:
         """Parse ``full``, ``naive`` or ``full-<defence>[-<defence>...]`` / ``full,-retries``."""
         text = text.strip()
-        if text in ("full", "naive"):
+        if text in ("full", "naive", "sdk-default"):
             return cls(base=ProfileBase(text))
         if text.startswith("full-"):
             rest = text[len("full-") :]
@@ -65,7 +86,8 @@ class AamProfile(BaseModel):
                 names = _split_defences(names[0])
             return cls(base=ProfileBase.full, disable=[Defence(n) for n in names])
         raise ValueError(
-            f"unknown AAM profile {text!r}: expected 'full', 'naive' or 'full-<defence>' "
+            f"unknown AAM profile {text!r}: expected 'full', 'naive', 'sdk-default' or "
+            "'full-<defence>' "
             f"with defence one of {', '.join(d.value for d in Defence)}"
         )
 

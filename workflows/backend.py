@@ -470,7 +470,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
     @app.post("/demo/run_scenario", status_code=202)
     async def demo_run(
         mode: Literal["mild", "storm", "hell"] = Query("storm"),
-        profiles: str = Query("naive,full", pattern=r"^[a-z_,-]+$"),
+        profiles: str = Query("naive,sdk-default,full", pattern=r"^[a-z_,-]+$"),
         duration_seconds: float | None = Query(None, gt=0, le=3600),
     ) -> dict[str, Any]:
         req = ScenarioRequest(

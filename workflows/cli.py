@@ -103,4 +103,4 @@ def crds(
 
 
 # The runner commands (run, runs, dlq, backend, demo, aam) register themselves on ``app``.
-from workflows import cli_run  # noqa: E402, F401
+from workflows import cli_aam, cli_run  # noqa: E402, F401

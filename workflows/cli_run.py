@@ -24,6 +24,7 @@ from workflows.cli_app import app
 from workflows.console import make_console
 from workflows.history import RunHistory
 from workflows.runner import (
+    EXTERNAL_PROFILE,
     RunOptions,
     RunProgress,
     ScenarioError,
@@ -155,7 +156,8 @@ async def run_profiles(
     for profile in profiles:
         spec = with_overrides(base, mode=mode, profile=profile, seed=seed, duration=duration)
         run_id = new_run_id()
-        history.start(run_id, spec.name, spec.mode.value, spec.profile.label, spec.seed)
+        label = EXTERNAL_PROFILE if options.aam_url else spec.profile.label
+        history.start(run_id, spec.name, spec.mode.value, label, spec.seed)
         display = LiveDisplay(console, live)
         try:
             with display:
@@ -211,12 +213,35 @@ def run(
         Path, typer.Option(help="Folder of service spec YAML files.")
     ] = DEFAULT_CONFIG_DIR,
     live: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+    aam_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Test the AAM served at this URL (the HTTP contract, aam/README.md) instead of "
+            "the reference AAM in-process.",
+            envvar="GAUNTLET_AAM_URL",
+        ),
+    ] = None,
+    aam_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Bearer token for --aam-url (default: $GAUNTLET_AAM_TOKEN).",
+            envvar="GAUNTLET_AAM_TOKEN",
+            show_envvar=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run a scenario against the farm and print the scorecard; exit 0 PASSED, 1 FAILED."""
+    """Run a scenario against the farm and print the scorecard; exit 0 PASSED, 1 FAILED, 2 ERROR."""
     from aam.profile import AamProfile
 
     if compare is not None and profile is not None:
         raise fail_usage("give --profile or --compare, not both")
+    if aam_url is not None and (compare is not None or profile is not None):
+        raise fail_usage(
+            "--aam-url tests the AAM at that URL as it is: --profile and --compare apply to "
+            "the reference AAM only"
+        )
+    if aam_url is not None and not aam_url.startswith(("http://", "https://")):
+        raise fail_usage(f"--aam-url {aam_url!r}: expected http://host:port")
     if json_path is not None:  # checked now, not after a minute of running
         check_writable("--json", json_path)
     try:
@@ -230,6 +255,8 @@ def run(
         admin_token=admin_token(admin_token_file),
         state_dir=state_dir,
         configs=[configs],
+        aam_url=aam_url,
+        aam_token=(aam_token or "").strip() or None,
     )
     try:
         cards = asyncio.run(

@@ -1,10 +1,12 @@
-"""``make demo``: the farm and the AAM backend as local processes, naive vs full under a storm.
+"""``make demo``: the farm and the AAM backend as local processes; naive, sdk-default and full
+under a storm.
 
 Everything the demo starts it also stops (by PID), on success, on failure and on Ctrl-C.
 The web console is served by the backend: the demo prints a one-time login link for it (the code
 is in the fragment after ``#``, which the browser never sends to a server) and, with ``stay``,
 keeps everything up after the comparison until Ctrl-C so the console can still be used.
-Exit code: 0 when the comparison came out as expected (naive FAILED, full PASSED), 1 when it
+Exit code: 0 when the comparison came out as expected (naive and sdk-default FAILED, full
+PASSED), 1 when it
 did not, 2 when the demo could not run (port taken, a process did not start), 130 on Ctrl-C.
 """
 
@@ -32,7 +34,7 @@ from workflows.scorecard import Scorecard, expected_verdict
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
-PROFILES = ("naive", "full")
+PROFILES = ("naive", "sdk-default", "full")
 
 
 def gauntlet_command() -> list[str]:
@@ -198,7 +200,7 @@ def run_demo(
             )
             console.print(
                 f"running [bold]{spec.name}[/bold] ({spec.mode.value}, {duration:.0f} s per "
-                f"profile, seed {spec.seed}) with profiles {' and '.join(PROFILES)} …"
+                f"profile, seed {spec.seed}) with profiles {', '.join(PROFILES)} …"
             )
             response = client.post(
                 f"{backend_url}/scenarios/run",
@@ -234,8 +236,8 @@ def run_demo(
             code = 1
         else:
             console.print(
-                "[green]as expected:[/green] the naive client FAILED the storm and the full AAM "
-                "PASSED it. Scorecards: "
+                "[green]as expected:[/green] the naive client and the SDK defaults FAILED the "
+                "storm and the full AAM PASSED it. Scorecards: "
                 + ", ".join(str(state_dir / "runs" / c.run_id / "scorecard.json") for c in cards)
             )
             code = 0

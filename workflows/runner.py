@@ -41,6 +41,7 @@ from farm.loader import (
 )
 from farm.spec import ServiceSpec
 from workflows import metrics
+from workflows.aam_http import AamContractError
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.descriptors import DescriptorError, descriptor_for
 from workflows.farm_client import FarmError, FarmSet
@@ -65,6 +66,10 @@ ERROR_PAUSE_SECONDS = 0.01
 MAX_DRAIN_SECONDS = 15.0
 #: Workflows whose in-flight iteration must finish (a cancelled write has no knowable outcome).
 DRAINING_WORKFLOWS = frozenset({"idempotent_write"})
+
+
+#: The scorecard's profile for an AAM driven over HTTP (``--aam-url``).
+EXTERNAL_PROFILE = "external"
 
 
 class ScenarioError(Exception):
@@ -154,11 +159,13 @@ class ScenarioRun:
         self.run_id = run_id or new_run_id()
         self.on_progress = on_progress
         self.journal = RunJournal()
+        #: An AAM reached over HTTP is whatever it is: the scenario's profile does not apply.
+        self.profile_label = EXTERNAL_PROFILE if options.aam_url else spec.profile.label
         self.progress = RunProgress(
             run_id=self.run_id,
             scenario=spec.name,
             mode=spec.mode.value,
-            profile=spec.profile.label,
+            profile=self.profile_label,
             duration=spec.duration_seconds,
         )
         self._handles: dict[str, ConnectorHandle] = {}
@@ -302,14 +309,20 @@ class ScenarioRun:
             except FarmError as exc:
                 raise ScenarioError(str(exc)) from None
 
-            self._aam = await self._open_aam()
             try:
+                self._aam = await self._open_aam()
                 card = await self._run_with_aam(specs, assignments, creds, farms, started_wall)
             except FarmError as exc:
                 raise ScenarioError(f"farm failed during the run: {exc}") from None
+            except AamContractError as exc:
+                raise ScenarioError(
+                    f"ERROR: the AAM under test broke the contract on {exc}; "
+                    "the run cannot be judged"
+                ) from None
             finally:
-                with contextlib.suppress(Exception):
-                    await self._aam.aclose()
+                if self._aam is not None:
+                    with contextlib.suppress(Exception):
+                        await self._aam.aclose()
                 if self.progress.phase != "done":
                     # Interrupted or crashed: leave the farm in its starting weather, not in a
                     # storm nobody is measuring (best effort; the farm may be what failed).
@@ -318,7 +331,7 @@ class ScenarioRun:
                             await client.set_chaos("calm")
             return card
         finally:
-            metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(0)
+            metrics.SCENARIO_RUNNING.labels(spec.name, self.profile_label).set(0)
             await farms.close()
 
     async def _run_with_aam(
@@ -358,8 +371,8 @@ class ScenarioRun:
             wf.name: [cid for cid, h in self._handles.items() if h.service in services]
             for wf, services, _, _ in assignments
         }
-        metrics.precreate(spec.name, spec.mode.value, spec.profile.label, wf_connectors)
-        metrics.SCENARIO_RUNNING.labels(spec.name, spec.profile.label).set(1)
+        metrics.precreate(spec.name, spec.mode.value, self.profile_label, wf_connectors)
+        metrics.SCENARIO_RUNNING.labels(spec.name, self.profile_label).set(1)
 
         started = time.monotonic()
         deadline = started + spec.duration_seconds
@@ -486,7 +499,7 @@ class ScenarioRun:
             run_id=self.run_id,
             scenario=spec.name,
             mode=spec.mode.value,
-            profile=spec.profile.label,
+            profile=self.profile_label,
             seed=spec.seed,
             duration_seconds=round(elapsed, 2),
             started_at=started_wall.isoformat(timespec="seconds"),
@@ -544,7 +557,7 @@ class ScenarioRun:
             except errors.AamError as exc:
                 outcome = exc.error_class
                 self.journal.surfaced[(wf.name, handle.id, outcome)] += 1
-            except (WorkflowConfigError, asyncio.CancelledError):
+            except (WorkflowConfigError, AamContractError, asyncio.CancelledError):
                 raise
             except Exception as exc:
                 # Outside the AAM's error tree: a contract breach the scorecard must show
