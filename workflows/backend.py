@@ -28,10 +28,16 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
 from farm.server import port_is_free
+from workflows.backend_models import (
+    ConnectorRequest,
+    ReplayRequest,
+    ScenarioRequest,
+    WorkflowRequest,
+)
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.descriptors import DescriptorError, descriptor_for
 from workflows.farm_client import FarmError, FarmSet
@@ -39,6 +45,7 @@ from workflows.history import RunHistory
 from workflows.journal import RunJournal
 from workflows.library import REGISTRY
 from workflows.runner import (
+    EXTERNAL_PROFILE,
     RunOptions,
     RunProgress,
     ScenarioError,
@@ -56,6 +63,8 @@ TOKEN_FILE = "backend-token"
 OPEN_ENDPOINTS = frozenset({("GET", "/health"), ("GET", "/metrics")})
 
 log = logging.getLogger(__name__)
+#: The token for an external AAM when a run request names none (``gauntlet aam serve``'s).
+AAM_TOKEN_ENV = "GAUNTLET_AAM_TOKEN"
 
 
 def resolve_token(state_dir: Path) -> str:
@@ -125,44 +134,6 @@ class RunRecord:
     scorecard: dict[str, Any] | None = None
     verdict: str | None = None
     error: str | None = None
-
-
-class ConnectorRequest(BaseModel):
-    """``POST /connectors``: add a (service, tenant) connector to the backend's mesh."""
-
-    model_config = ConfigDict(extra="forbid")
-    service: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    tenant: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-class WorkflowRequest(BaseModel):
-    """``POST /workflows/run``: run a workflow a few times on one backend connector."""
-
-    model_config = ConfigDict(extra="forbid")
-    workflow: str
-    connector: str
-    iterations: int = Field(default=1, ge=1, le=100)
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-
-class ScenarioRequest(BaseModel):
-    """``POST /scenarios/run``: a scenario by file name or inline, with optional overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-    scenario: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    spec: dict[str, Any] | None = None
-    mode: Literal["calm", "mild", "storm", "hell"] | None = None
-    profile: str | None = None
-    profiles: list[str] | None = Field(default=None, min_length=1, max_length=10)
-    seed: int | None = Field(default=None, ge=0)
-    duration_seconds: float | None = Field(default=None, gt=0, le=3600)
-
-
-class ReplayRequest(BaseModel):
-    """``POST /dlq/replay``."""
-
-    model_config = ConfigDict(extra="forbid")
-    run_id: str | None = None
 
 
 class Backend:
@@ -283,6 +254,12 @@ class Backend:
         if self.busy:
             raise HTTPException(409, "a scenario is already running; wait for it (GET /runs)")
         base = self.resolve_scenario(req)
+        if req.aam_url is not None and (req.profiles or req.profile):
+            raise HTTPException(
+                422,
+                "aam_url tests the AAM at that URL as it is: 'profile' and 'profiles' apply to "
+                "the reference AAM only",
+            )
         profiles: list[str | None] = list(req.profiles) if req.profiles else [req.profile]
         specs: list[ScenarioSpec] = []
         for profile in profiles:
@@ -304,26 +281,35 @@ class Backend:
                 id=new_run_id(),
                 scenario=spec.name,
                 mode=spec.mode.value,
-                profile=spec.profile.label,
+                profile=EXTERNAL_PROFILE if req.aam_url else spec.profile.label,
             )
             self.runs[record.id] = record
             records.append(record)
-        self._batch = asyncio.create_task(self._run_batch(list(zip(records, specs, strict=True))))
+        aam = (req.aam_url, req.aam_token or os.environ.get(AAM_TOKEN_ENV, "").strip() or None)
+        self._batch = asyncio.create_task(
+            self._run_batch(list(zip(records, specs, strict=True)), aam)
+        )
         return records
 
-    async def _run_batch(self, batch: list[tuple[RunRecord, ScenarioSpec]]) -> None:
+    async def _run_batch(
+        self,
+        batch: list[tuple[RunRecord, ScenarioSpec]],
+        aam: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         options = RunOptions(
             farm_urls=self.settings.farm_urls,
             admin_token=self.settings.admin_token,
             state_dir=self.settings.state_dir,
             configs=self.settings.configs,
+            aam_url=aam[0],
+            aam_token=aam[1],
         )
         self._stop_reason = None
         for record, spec in batch:
             if record.status != "queued":  # stopped before its turn
                 continue
             record.status = "running"
-            self.history.start(record.id, spec.name, spec.mode.value, spec.profile.label, spec.seed)
+            self.history.start(record.id, spec.name, spec.mode.value, record.profile, spec.seed)
 
             def on_progress(p: RunProgress, record: RunRecord = record) -> None:
                 record.progress = p.as_dict()

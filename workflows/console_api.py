@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
@@ -30,11 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from farm.loader import SpecLoadError, load_specs
 from workflows.events import EventHub, EventStore
 from workflows.farm_client import FarmError
+from workflows.fault_ledger import fault_ledger
 from workflows.live import LiveSampler
 from workflows.runner import ScenarioError, load_scenario
 
-if TYPE_CHECKING:
-    from workflows.backend import Backend
+#: The backend (``workflows.backend.Backend``); not imported, because the backend imports this.
+Backend = Any
 
 #: Where ``make install`` puts the built page (``vite build`` in ``ui/``).
 UI_DIST = Path(__file__).resolve().parent.parent / "ui" / "dist"
@@ -255,37 +256,6 @@ def service_views(
     return out
 
 
-def fault_ledger(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the farm injected, when, to whom: per-tick increases of the farm's fault counters
-    (``{"t", "service", "tenant", "kind", "count"}``), oldest first."""
-    rows: list[dict[str, Any]] = []
-    previous: dict[tuple[str, str, str], int] = {}
-    for event in events:
-        faults = event["data"].get("faults") or {}
-        for sid, tenants in faults.items():
-            for tenant, kinds in tenants.items():
-                for kind, n in kinds.items():
-                    key = (sid, tenant, kind)
-                    before = previous.get(key)
-                    previous[key] = n
-                    if before is None:
-                        # The first sample of a run: its faults are those since the farm reset.
-                        added = n if event is events[0] else 0
-                    else:
-                        added = n - before if n >= before else n
-                    if added > 0:
-                        rows.append(
-                            {
-                                "t": event["t"],
-                                "service": sid,
-                                "tenant": tenant,
-                                "kind": kind,
-                                "count": added,
-                            }
-                        )
-    return rows
-
-
 def _index_response(dist: Path) -> Response:
     index = dist / "index.html"
     if not index.exists():
@@ -373,7 +343,7 @@ def mount_console(app: FastAPI, backend: Backend, *, dist: Path | None = None) -
     @api.get("/scenarios")
     async def scenarios() -> dict[str, Any]:
         from aam.profile import Defence
-        from workflows.backend import ScenarioRequest
+        from workflows.backend_models import ScenarioRequest
 
         return {
             "scenarios": library(backend.settings.scenarios_dir),

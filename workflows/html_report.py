@@ -114,7 +114,7 @@ def connector_charts(cid: str, ticks: list[dict[str, Any]]) -> str:
 
 
 def _fault_table(ticks: list[dict[str, Any]]) -> str:
-    from workflows.console_api import fault_ledger
+    from workflows.fault_ledger import fault_ledger
 
     rows = fault_ledger(ticks)
     if not rows:
