@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -109,15 +110,19 @@ class LivingTable:
         return int.from_bytes(digest, "big") / 2**64 < self.profile.update_share
 
     def advance(self, now: float) -> None:
-        """Apply every event due by ``now`` (farm clock), in order."""
+        """Apply every event due by ``now`` (farm clock), in order. Versions are stamped with
+        the wall-clock (Unix) time each event was due."""
+        if self.next_at > now:
+            return
+        wall_offset = time.time() - now  # farm clock (monotonic) -> Unix time
         while self.next_at <= now:
             at = self.next_at
             # Always three draws per event: kind, target, field (then the gap).
             kind, target, which = self._rng.random(), self._rng.random(), self._rng.random()
             if kind < self._update_odds:
-                self._update(at, target, which)
+                self._update(at + wall_offset, target, which)
             else:
-                self._create(at)
+                self._create(at + wall_offset)
             self.next_at = at + self._gap()
 
     def _update(self, at: float, target: float, which: float) -> None:

@@ -4,6 +4,7 @@ during a scan, newest-first listings, cursors that expire."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 from farm_helpers import admin_headers, auth_headers, make_spec
@@ -14,15 +15,24 @@ from farm.server import running_farm
 LIVING = {"update_share": 0.5, "updates_per_minute": 6000}
 
 
-def _versions(seed: int, now: float) -> dict[int, list[tuple[int, float, str | None]]]:
+def _versions(seed: int, now: float) -> dict[int, list[tuple[int, str | None]]]:
     spec = make_spec(living=LIVING)
     store = RecordStore({spec.id: spec}, seed, started=1000.0)
     table = store.table("shop", "acme", "customers", now)
     assert table.living is not None
     return {
-        i: [(v.version, v.since, v.record.get("email")) for v in versions]
+        i: [(v.version, v.record.get("email")) for v in versions]
         for i, versions in table.living.history.items()
     }
+
+
+def _sinces(seed: int, now: float) -> list[list[float]]:
+    spec = make_spec(living=LIVING)
+    table = RecordStore({spec.id: spec}, seed, started=1000.0).table(
+        "shop", "acme", "customers", now
+    )
+    assert table.living is not None
+    return [[v.since for v in versions] for versions in table.living.history.values()]
 
 
 def test_updates_come_from_the_seed_and_keep_every_version() -> None:
@@ -30,8 +40,11 @@ def test_updates_come_from_the_seed_and_keep_every_version() -> None:
     assert first == _versions(3, 1001.0) and first != _versions(4, 1001.0)
     assert 60 <= sum(len(v) - 1 for v in first.values()) <= 140  # ~100 updates in one second
     for chain in first.values():
-        assert [v for v, *_ in chain] == list(range(1, len(chain) + 1))
-        assert chain[0][1] == 0.0 and all(1000 < since <= 1001 for _, since, _ in chain[1:])
+        assert [v for v, _ in chain] == list(range(1, len(chain) + 1))
+    for sinces in _sinces(3, 1001.0):
+        # Versions carry the Unix time they became current (the farm clock is monotonic).
+        assert sinces[0] == 0.0 and sinces[1:] == sorted(sinces[1:])
+        assert all(abs(since - time.time()) < 5 for since in sinces[1:])
     spec = make_spec(living=LIVING)
     table = RecordStore({spec.id: spec}, 3, started=1000.0).table("shop", "acme", "customers")
     assert table.living is not None
