@@ -382,6 +382,24 @@ def _same_page(farm_url: str, bare_url: str, token: str) -> bool:
     return farm == bare
 
 
+def _chaos_mix_table() -> Table:
+    """Failed-attempt shares per chaos level (15 simulated minutes through the fault step)."""
+    from farm.chaos import ChaosLevel
+    from farm.chaos_mix import measure
+
+    table = Table(title="Chaos levels: share of attempts that fail (15 simulated min, 2 tenants)")
+    kinds = ("server_error", "commit_then_5xx", "refused", "network", "reset_mid_body",
+             "timeout", "outage", "slow_body")  # fmt: skip
+    for column in ("level", "failed", *kinds):
+        table.add_column(column, justify="right" if column != "level" else "left")
+    for level in (ChaosLevel.mild, ChaosLevel.storm, ChaosLevel.hell):
+        mix = measure(level)
+        table.add_row(
+            level.value, f"{mix.error_share:.1%}", *(f"{mix.share(k):.1%}" for k in kinds)
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
@@ -442,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         f"farm / bare = [bold]{ratio:.0%}[/bold] ({verdict} the {TARGET_RATIO:.0%} target); "
         f"identical response bodies: {identical}"
     )
+
+    console.print(_chaos_mix_table())
 
     if args.specs > 0:
         console.print(f"\n[bold]scale[/bold]: one farm process with {args.specs} generated specs")

@@ -43,8 +43,8 @@ LEVELS: dict[ChaosLevel, LevelEffect] = {
     ChaosLevel.off: LevelEffect(0.0, 0.0, 0.0, 1.0, 0),
     ChaosLevel.calm: LevelEffect(0.0, 0.0, 0.0, 1.0, 1),
     ChaosLevel.mild: LevelEffect(0.035, 0.005, 0.005, 1.0, 2, 0.005, 0.0, 1.0),
-    ChaosLevel.storm: LevelEffect(0.10, 0.02, 0.02, 0.5, 3, 0.02, 0.01, 1.5),
-    ChaosLevel.hell: LevelEffect(0.26, 0.05, 0.05, 0.2, 4, 0.05, 0.02, 2.0),
+    ChaosLevel.storm: LevelEffect(0.125, 0.02, 0.02, 0.5, 3, 0.02, 0.01, 1.5),
+    ChaosLevel.hell: LevelEffect(0.31, 0.05, 0.05, 0.2, 4, 0.05, 0.02, 2.0),
 }
 START_LEVEL = ChaosLevel.calm
 
