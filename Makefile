@@ -15,7 +15,7 @@ APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk chromium
 
 help: ## List the targets
 	@c=""; r=""; if [ -t 1 ]; then c=$$'\033[36m'; r=$$'\033[0m'; fi; \
-	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-15s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
+	awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %s%-18s%s %s\n", c, $$1, r, $$2}' $(MAKEFILE_LIST)
 
 install: install-system $(BIN)/gauntlet ui ## Create .venv, install the project, dev tools, Debian packages; build the web console
 
@@ -50,8 +50,18 @@ install-system: ## Install the Debian packages the tests need (needs root; skipp
 	  fi; \
 	else echo "apt-get not found: skipping Debian packages ($(APT_PACKAGES))"; fi
 
-test: $(BIN)/gauntlet ## Run the test suite
+test: $(BIN)/gauntlet ## Run the test suite (the controlplane tests skip until `make k8s-testbin`)
 	$(BIN)/pytest -q
+
+# The real Kubernetes control plane the `controlplane` tests run (tests/controlplane): built from
+# the Go module proxy once (kube-apiserver, kube-controller-manager, etcd), cached outside the repo
+# in ~/.cache/aam-gauntlet/k8s/<version>/, or taken from $$KUBEBUILDER_ASSETS when that is set.
+.PHONY: k8s-testbin test-controlplane
+k8s-testbin: ## Build kube-apiserver, kube-controller-manager and etcd for the controlplane tests (needs Go; cached)
+	hack/k8s-testbin.sh
+
+test-controlplane: $(BIN)/gauntlet k8s-testbin ## The operator on a real kube-apiserver + controllers (pytest -m controlplane)
+	GAUNTLET_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -q -m controlplane
 
 test-fast: $(BIN)/gauntlet ## Run the tests not marked slow
 	$(BIN)/pytest -q -m "not slow"

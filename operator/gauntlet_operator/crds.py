@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from farm.loader import DEFAULT_CONFIG_DIR
 from farm.spec import DNS_LABEL, ServiceSpec
@@ -38,10 +38,39 @@ REPO = Path(__file__).resolve().parents[2]
 MAX_SERVICE_NAME = 63 - len("synsvc-")
 
 
+#: Farm pods per SyntheticService. Tokens, rate-limit buckets and the ledger live in each farm
+#: process, so until that state is shared a second pod would give wrong verdicts.
+MAX_FARM_REPLICAS = 1
+REPLICAS_WHY = (
+    "at most 1 farm pod until farm state is shared between pods: tokens, rate-limit buckets "
+    "and the ledger are per pod, so with 2+ pods tokens fail across pods and the runner reads "
+    "one pod's ledger (wrong verdicts)"
+)
+
+
 class SyntheticServiceSpec(ServiceSpec):
     """``SyntheticService.spec``: a farm service spec plus how many farm replicas to run."""
 
-    replicas: int = Field(default=1, ge=0, le=10, description="farm pods serving this service")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=MAX_FARM_REPLICAS,
+        description=f"farm pods serving this service: 0 or 1 ({REPLICAS_WHY})",
+        # The API server's own rejection says why, too (a CEL rule with a message).
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self <= {MAX_FARM_REPLICAS}", "message": REPLICAS_WHY}
+            ]
+        },
+    )
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _one_farm_pod(cls, value: Any) -> Any:
+        """Reject 2+ with the reason (before ``le``, whose message would not say why)."""
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_FARM_REPLICAS:
+            raise ValueError(f"{value} replicas: {REPLICAS_WHY}")
+        return value
 
 
 def service_spec_schema() -> Schema:

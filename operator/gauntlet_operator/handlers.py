@@ -19,7 +19,7 @@ from typing import Any
 
 import kopf
 
-from gauntlet_operator import kube, manifests, names, observe, validation
+from gauntlet_operator import farm_queue, kube, manifests, names, observe, validation
 from gauntlet_operator.kube import ApiError, collection_path, object_path
 from gauntlet_operator.status import (
     ScenarioPhase,
@@ -31,6 +31,8 @@ from gauntlet_operator.status import (
 #: Retry delays: a missing service may be created any minute; a rolling one is seconds away.
 MISSING_SERVICE_DELAY = 60
 SERVICE_NOT_READY_DELAY = 15
+#: A queued scenario looks again this often whether its farms are free.
+QUEUED_RETRY_DELAY = 5
 
 _FARM_CHILDREN = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "farm"}
 _RUNNER_CHILDREN = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "runner"}
@@ -146,6 +148,9 @@ def reconcile_service(
 
 
 _locks_guard = threading.Lock()
+#: Held while a scenario checks the farm queue and claims its farms (status, then Job): two
+#: scenarios on one farm cannot both find it free.
+_launch_lock = threading.Lock()
 _locks: dict[str, threading.Lock] = {}
 
 
@@ -306,42 +311,78 @@ def launch_scenario(
         raise kopf.TemporaryError(message, delay=SERVICE_NOT_READY_DELAY)
 
     kube.create_if_absent(api, manifests.admin_token_secret(namespace))
-    _supersede_older_runs(api, name, namespace, generation)
     resource_names = {sid: by_id[sid]["metadata"]["name"] for sid in model.services}
+    farms = {names.farm_name(r): r for r in resource_names.values()}
     job = manifests.runner_job(
         name,
         namespace,
         generation,
         model.duration_seconds,
         {sid: names.farm_url(rname, namespace) for sid, rname in resource_names.items()},
-        [names.farm_name(rname) for rname in resource_names.values()],
+        list(farms),
         validation.plain(body),
         manifests.PodSettings.from_env(),
     )
     path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, name)
-    if not launched:
-        # Written before the Job exists, so every event of the Job finds its scenario expecting
-        # it, and nothing written later can overtake the Job's progress.
-        launching = ScenarioStatus(
-            phase=ScenarioPhase.Pending,
-            observedGeneration=generation,
-            mode=model.mode.value,
-            jobName=job_name,
-            message=f"Job {job_name} created",
-            conditions=[
-                condition("Accepted", True, "JobCreated", f"Job {job_name}", previous=previous),
-                condition("Running", False, "JobPending", "", previous=previous),
-                condition("Passed", None, "NotFinished", "", previous=previous),
-            ],
-        )
-        with _status_lock(path):
-            api.patch(f"{path}/status", {"status": launching.to_patch()})
-    # A recorded Job is looked up first: a restarted operator does not even try to re-create it.
-    created, fresh = (_existing_job(api, job) if launched else {}), False
-    if not created:
-        created, fresh = kube.create_if_absent(api, job)
-    if not created:
-        created = api.get(kube.manifest_path(job))  # 409: this generation's Job already exists
+    with _launch_lock:
+        # This generation's Job, if it exists, is adopted: it holds its farms already.
+        created = _existing_job(api, job)
+        if not created:
+            waiting = farm_queue.blocker(
+                body,
+                farms,
+                api.list(collection_path("batch/v1", "jobs", namespace), _RUNNER_CHILDREN),
+                api.list(collection_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace)),
+            )
+            if waiting is not None:
+                message = waiting.message()
+                queued = ScenarioStatus(
+                    phase=ScenarioPhase.Queued,
+                    observedGeneration=generation,
+                    mode=model.mode.value,
+                    farms=sorted(farms.values()),
+                    queuedBehind=waiting.scenario,
+                    message=message,
+                    conditions=[
+                        condition(
+                            "Accepted",
+                            False,
+                            "Queued",
+                            message,
+                            generation=generation,
+                            previous=previous,
+                        )
+                    ],
+                )
+                with _status_lock(path):
+                    api.patch(f"{path}/status", {"status": queued.to_patch()})
+                logger.info(message)
+                raise kopf.TemporaryError(message, delay=QUEUED_RETRY_DELAY)
+        _supersede_older_runs(api, name, namespace, generation)
+        if not launched:
+            # Written before the Job exists, so every event of the Job finds its scenario
+            # expecting it, nothing written later can overtake the Job's progress, and other
+            # scenarios see the farms claimed (farm_queue) before the Job is there.
+            launching = ScenarioStatus(
+                phase=ScenarioPhase.Pending,
+                observedGeneration=generation,
+                mode=model.mode.value,
+                jobName=job_name,
+                farms=sorted(farms.values()),
+                message=f"Job {job_name} created",
+                conditions=[
+                    condition("Accepted", True, "JobCreated", f"Job {job_name}", previous=previous),
+                    condition("Running", False, "JobPending", "", previous=previous),
+                    condition("Passed", None, "NotFinished", "", previous=previous),
+                ],
+            )
+            with _status_lock(path):
+                api.patch(f"{path}/status", {"status": launching.to_patch()})
+        fresh = False
+        if not created:
+            created, fresh = kube.create_if_absent(api, job)
+        if not created:
+            created = api.get(kube.manifest_path(job))  # 409: this generation's Job exists
     document = validation.scenario_document(name, spec)
     kube.create_if_absent(
         api, manifests.scenario_configmap(name, namespace, generation, document, created)

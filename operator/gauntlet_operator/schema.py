@@ -36,6 +36,7 @@ _KEEP = {
     "nullable",
     "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-int-or-string",
+    "x-kubernetes-validations",
 }
 # Keywords with no structural meaning, dropped on purpose.
 _DROP = {"title", "default", "$defs", "examples"}

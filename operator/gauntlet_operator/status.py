@@ -97,6 +97,8 @@ class ServiceStatus(StatusModel):
 
 class ScenarioPhase(StrEnum):
     Pending = "Pending"
+    #: Waiting for a farm another scenario's run is using (status.queuedBehind says whose).
+    Queued = "Queued"
     Running = "Running"
     Passed = "Passed"
     Failed = "Failed"
@@ -144,6 +146,12 @@ class ScenarioStatus(StatusModel):
     observedGeneration: int | None = None
     mode: str | None = None
     jobName: str | None = None
+    farms: list[str] = Field(
+        default_factory=list, description="SyntheticServices (farms) the run uses, one run each"
+    )
+    queuedBehind: str | None = Field(
+        default=None, description="the GauntletScenario whose run this one waits for"
+    )
     verdict: Verdict | None = None
     scorecard: Scorecard | None = None
     startTime: str | None = None

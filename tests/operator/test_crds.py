@@ -81,6 +81,10 @@ def test_service_crd_declares_enums_minimums_columns_and_short_name() -> None:
         "maximum": 100_000,
     }
     assert props["replicas"]["minimum"] == 0
+    # Farm state (tokens, buckets, ledger) is per pod: 0 or 1, and the rejection says why.
+    assert props["replicas"]["maximum"] == 1
+    (rule,) = props["replicas"]["x-kubernetes-validations"]
+    assert rule["rule"] == "self <= 1" and "per pod" in rule["message"]
     assert set(spec["required"]) >= {"id", "base_path", "rate_limit", "resources", "schema"}
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
@@ -100,7 +104,8 @@ def test_scenario_crd_has_no_name_in_spec_and_shows_mode_phase_verdict_age() -> 
     columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
     assert columns == ["Mode", "Phase", "Verdict", "Age"]
     status = schema_of(crd)["properties"]["status"]["properties"]
-    assert status["phase"]["enum"] == ["Pending", "Running", "Passed", "Failed", "Error"]
+    assert status["phase"]["enum"] == ["Pending", "Queued", "Running", "Passed", "Failed", "Error"]
+    assert {"farms", "queuedBehind"} <= set(status)
     assert crd["spec"]["names"]["shortNames"] == ["gsc"]
 
 
@@ -149,6 +154,7 @@ STORM = yaml.safe_load((EXAMPLES / "scenarios" / "storm.yaml").read_text())
         ("spec.rate_limit.max_rps", 0, "spec.rate_limit.max_rps"),
         ("spec.rate_limit", _DELETE, "spec"),
         ("spec.replicas", -1, "spec.replicas"),
+        ("spec.replicas", 2, "spec.replicas"),
         ("spec.protocol", "grpc", "spec.protocol"),
         ("spec.resources.0.endpoints.0.method", "DELETE", "spec.resources.0.endpoints.0.method"),
         ("spec.network_profile", {"dns_flakiness": 1.5}, "spec.network_profile.dns_flakiness"),
@@ -257,3 +263,15 @@ def test_every_pattern_is_one_the_api_server_can_run(plural: str) -> None:
     for pattern in patterns:
         re.compile(pattern)
         assert not re.search(r"\(\?[=!<]|\\[1-9]", pattern), pattern
+
+
+@pytest.mark.parametrize("replicas", [2, 10])
+def test_two_or_more_farm_replicas_are_refused_with_the_reason(replicas: int) -> None:
+    spec = {**copy.deepcopy(STRIPE["spec"]), "replicas": replicas}
+    model, problems = validate_service(spec)
+    assert model is None
+    (problem,) = problems
+    assert problem.startswith(f"spec.replicas: {replicas} replicas: at most 1 farm pod")
+    assert "tokens, rate-limit buckets and the ledger are per pod" in problem
+    for ok in (0, 1):
+        assert validate_service({**spec, "replicas": ok})[1] == []

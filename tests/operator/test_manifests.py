@@ -137,7 +137,7 @@ def test_a_spec_change_changes_the_pod_template_and_nothing_else_does() -> None:
     changed = {**STRIPE["spec"], "rate_limit": {"max_rps": 1, "burst": 1}}
     assert template_hash(changed) != same
     # replicas is not part of the farm's spec file: scaling does not restart the pods.
-    assert template_hash({**STRIPE["spec"], "replicas": 5}) == same
+    assert template_hash({**STRIPE["spec"], "replicas": 0}) == same
 
 
 def test_runner_job_runs_the_contract_command_line_once() -> None:
