@@ -56,6 +56,45 @@ timed() { # timed <label> <command...>: run, log wall-clock seconds
 log "start: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, $(go version | cut -d' ' -f3), $(nproc) cores"
 all_started=$(date +%s)
 
+# --- kube-apiserver, kube-controller-manager ----------------------------------------------------
+minor="${K8S_VERSION#v1.}" # 34.4
+staging_version="v0.$minor"
+mkdir -p "$WORK/k8s"
+# k8s.io/kubernetes's own go.mod, through GOPROXY (the module proxy by default).
+upstream_mod=$(cd "$WORK" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+  | sed -nE 's/^\s*"GoMod": "(.*)",?$/\1/p')
+[[ -f "$upstream_mod" ]] || { echo "k8s-testbin: cannot download k8s.io/kubernetes@$K8S_VERSION" >&2; exit 1; }
+cp "$upstream_mod" "$WORK/upstream.mod"
+{
+  echo "module aam-gauntlet/k8s-testbin/kubernetes"
+  echo
+  grep -E '^go [0-9.]+$' "$WORK/upstream.mod"
+  grep -E '^godebug ' "$WORK/upstream.mod" || true
+  echo
+  echo "require k8s.io/kubernetes $K8S_VERSION"
+  echo
+  echo "replace ("
+  sed -nE 's#^\s*(k8s\.io/[A-Za-z0-9._-]+) => \./staging/src/k8s\.io/.*#\t\1 => \1 '"$staging_version"'#p' \
+    "$WORK/upstream.mod"
+  echo ")"
+} >"$WORK/k8s/go.mod"
+cat >"$WORK/k8s/tools.go" <<'EOF'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
+EOF
+# Downloading the modules is network-bound: it runs while etcd compiles.
+timed "kubernetes modules resolved and downloaded" bash -c "cd '$WORK/k8s' && go get \
+  k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION \
+  k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION >/dev/null 2>&1 || true; \
+  go mod tidy >/dev/null && go mod download" &
+resolving=$!
+
 # --- etcd ---------------------------------------------------------------------------------------
 if [[ ! -x "$OUT/etcd" ]]; then
   mkdir -p "$WORK/etcd"
@@ -83,39 +122,8 @@ EOF
     -o '$WORK/etcd/etcd' . && mv '$WORK/etcd/etcd' '$OUT/etcd'"
 fi
 
-# --- kube-apiserver, kube-controller-manager ----------------------------------------------------
-minor="${K8S_VERSION#v1.}" # 34.4
-staging_version="v0.$minor"
-mkdir -p "$WORK/k8s"
-curl -fsSL "https://proxy.golang.org/k8s.io/kubernetes/@v/$K8S_VERSION.mod" -o "$WORK/upstream.mod" \
-  || go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
-{
-  echo "module aam-gauntlet/k8s-testbin/kubernetes"
-  echo
-  grep -E '^go [0-9.]+$' "$WORK/upstream.mod"
-  grep -E '^godebug ' "$WORK/upstream.mod" || true
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  echo "replace ("
-  sed -nE 's#^\s*(k8s\.io/[A-Za-z0-9._-]+) => \./staging/src/k8s\.io/.*#\t\1 => \1 '"$staging_version"'#p' \
-    "$WORK/upstream.mod"
-  echo ")"
-} >"$WORK/k8s/go.mod"
-cat >"$WORK/k8s/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-)
-EOF
-timed "kubernetes module resolve" bash -c "cd '$WORK/k8s' && go get \
-  k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION \
-  k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION >/dev/null 2>&1 || true; go mod tidy"
-
+# --- build kube-apiserver, kube-controller-manager ---------------------------------------------
+wait "$resolving" || { echo "k8s-testbin: resolving k8s.io/kubernetes $K8S_VERSION failed" >&2; exit 1; }
 ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*}"

@@ -6,6 +6,9 @@ the operator as ``kopf run`` under the token of its own ServiceAccount (deploy/k
 a :class:`cp_node.ProcessNode` running the operator's pods as processes. Each test gets its own
 namespace.
 
+``GAUNTLET_KEEP_CONTROLPLANE=1`` keeps the files (component logs, audit log, operator log, pod
+roots and container logs) for a look afterwards.
+
 Without the binaries the tests skip with one sentence on how to get them, unless
 ``GAUNTLET_REQUIRE_CONTROLPLANE=1`` (set by .ci/run), which makes that a failure.
 """
@@ -90,7 +93,10 @@ def control_plane() -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("GAUNTLET_KEEP_CONTROLPLANE") == "1":
+            print(f"\ncontrol plane files kept in {root}")  # logs, audit log, pod roots
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

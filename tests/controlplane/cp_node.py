@@ -10,8 +10,10 @@ is given:
   ``emptyDir`` volumes become directories under the pod's root, filled from the API server.
 - **Process**: the container's ``command`` + ``args`` and ``env`` (``value``, ``secretKeyRef``,
   ``configMapKeyRef``, ``fieldRef``) run as a subprocess with the image's ``PATH`` (this venv's
-  ``bin``), as the pod's ``runAsUser``/``runAsGroup`` with ``fsGroup`` as a supplementary group;
-  ConfigMap and Secret files are read-only for it; writable emptyDirs are owned by the fsGroup.
+  ``bin``), as the pod's ``runAsUser``/``runAsGroup`` with ``fsGroup`` as a supplementary group
+  when this venv's Python can run as that user (not when it lives under a 0700 home such as
+  pyenv's /root; then as the test's user); ConfigMap and Secret files are read-only (0444 in
+  0555 folders); writable emptyDirs are owned by the fsGroup.
   Absolute paths under a ``mountPath`` (and the termination-message path) are rebased onto
   the pod's root: a container sees its own filesystem, the process sees the same files here.
 - **Network**: each pod gets its own loopback address (127.1.x.y, its ``podIP``); an argument
@@ -158,6 +160,7 @@ class ProcessNode:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="process-node", daemon=True)
         self.errors: list[str] = []
+        self._runnable: dict[int, bool] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -295,6 +298,8 @@ class ProcessNode:
         uid = csecurity.get("runAsUser", security.get("runAsUser"))
         gid = csecurity.get("runAsGroup", security.get("runAsGroup"))
         fs_group = security.get("fsGroup")
+        if uid is not None and not self._can_run_as(uid, gid):
+            uid, gid = None, None  # see _can_run_as
         process = PodProcess(
             namespace=namespace,
             name=name,
@@ -325,6 +330,26 @@ class ProcessNode:
         process.spawn()
         self.pods[meta["uid"]] = process
         self._patch_status(pod, self._running_status(container, process))
+
+    def _can_run_as(self, uid: int, gid: int | None) -> bool:
+        """Whether this venv's Python runs as ``uid`` (not when it lives under a 0700 home,
+        e.g. pyenv in /root); if not, pods run as the test's own user, and :attr:`run_as`
+        says so."""
+        if uid not in self._runnable:
+            try:
+                probe = subprocess.run(
+                    [str(self.bin_dir / "python"), "-c", "import gauntlet_operator"],
+                    user=uid,
+                    group=gid,
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
+                    cwd="/",
+                )
+                self._runnable[uid] = probe.returncode == 0
+            except (PermissionError, OSError):
+                self._runnable[uid] = False
+        return self._runnable[uid]
 
     def _materialize(
         self, pod: dict[str, Any], container: dict[str, Any], root: Path, fs_group: int | None

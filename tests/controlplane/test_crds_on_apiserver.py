@@ -214,7 +214,14 @@ def test_printer_columns_are_the_ones_the_readme_shows(
     try:
         scenarios = control_plane.kubectl("get", "gsc", "-n", "default").stdout
         assert scenarios.splitlines()[0].split() == ["NAME", "MODE", "PHASE", "VERDICT", "AGE"]
+        # -o wide adds the priority-1 columns, in the CRD's order.
+        crd = control_plane.api().get(
+            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAMES[1]}"
+        )
+        (version,) = crd["spec"]["versions"]
+        columns = [c["name"].upper() for c in version["additionalPrinterColumns"]]
         wide = control_plane.kubectl("get", "gsc", "-n", "default", "-o", "wide").stdout
-        assert wide.splitlines()[0].split()[:5] == ["NAME", "MODE", "PHASE", "VERDICT", "AGE"]
+        assert wide.splitlines()[0].split() == ["NAME", *columns]
+        assert {"GOODPUT", "JOB"} <= set(columns)
     finally:
         control_plane.kubectl("delete", "gsc", "mild", "-n", "default", "--wait=false")

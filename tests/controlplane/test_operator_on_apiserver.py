@@ -269,12 +269,17 @@ def test_operator_killed_mid_run_comes_back_to_the_same_single_job(
     wait_service_ready(admin, namespace)
     create_scenario(admin, namespace, "survivor", duration=8)
     running = wait_phase(admin, namespace, "survivor", ("Running",))
+    farm_path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{names.farm_name('stripe')}"
+    farm_before = admin.get(farm_path)["metadata"]["generation"]
     operator.kill()  # SIGKILL while the runner pod runs
     operator.start()
     status = wait_phase(admin, namespace, "survivor", FINISHED)
     assert status["jobName"] == running["jobName"]
     assert [j["metadata"]["name"] for j in runner_jobs(admin, namespace)] == [running["jobName"]]
     assert_verdict_consistent(admin, namespace, "survivor", status)
+    # Resuming re-applied the farm's children: the server found nothing to change (a new
+    # Deployment generation would have rolled the farm pod under the running scenario).
+    assert admin.get(farm_path)["metadata"]["generation"] == farm_before
     # The audit log: one Job creation by the operator, ever, for this namespace.
     creates = operator_calls(control_plane, verb="create", resource="jobs", namespace=namespace)
     assert [e["responseStatus"]["code"] for e in creates] == [201]
@@ -404,8 +409,104 @@ def test_two_scenarios_on_one_farm_never_run_at_once(
     assert jobs[waiter]["metadata"]["creationTimestamp"] >= job_finished_at(jobs[holder])
     for name in ("first", "second"):
         status = scenario_status(admin, namespace, name)
-        assert status["queuedBehind"] is None
+        assert status.get("queuedBehind") is None  # cleared (merge patch with null)
         assert_verdict_consistent(admin, namespace, name, status)
+
+
+def events_for(api: KubeApi, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in api.list(f"/api/v1/namespaces/{namespace}/events")
+        if e.get("involvedObject", {}).get("name") == name
+    ]
+
+
+def test_problems_are_reported_in_status_and_as_warning_events(
+    namespace: str,
+    operator: Operator,
+    node: ProcessNode,
+    admin: KubeApi,
+    control_plane: ControlPlane,
+) -> None:
+    """What the schema cannot say, the operator reports: status condition + Warning event."""
+    bad_service = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.SERVICE_KIND,
+        "metadata": {"name": "stripe"},
+        "spec": {
+            **STRIPE["spec"],
+            # Passes the CRD schema, fails the model: the drift step names no existing field.
+            "drift_schedule": [
+                {"after_calls": 5, "action": "remove", "resource": "invoices", "field": "nope"}
+            ],
+        },
+    }
+    admin.create(services_path(namespace), bad_service)
+    orphan = scenario_spec()
+    orphan["services"] = ["nosuch"]
+    admin.create(
+        scenarios_path(namespace),
+        {
+            "apiVersion": names.API_VERSION,
+            "kind": names.SCENARIO_KIND,
+            "metadata": {"name": "orphan"},
+            "spec": orphan,
+        },
+    )
+    bad_params = scenario_spec()
+    bad_params["services"] = ["nosuch"]
+    bad_params["workflows"] = [{"name": "idempotent_write", "params": {"x": {"a": 1}}}]
+    admin.create(
+        scenarios_path(namespace),
+        {
+            "apiVersion": names.API_VERSION,
+            "kind": names.SCENARIO_KIND,
+            "metadata": {"name": "bad-params"},
+            "spec": bad_params,
+        },
+    )
+
+    service = wait_for(
+        "SyntheticService Invalid",
+        lambda: (
+            (s := find(admin, f"{services_path(namespace)}/stripe"))
+            and (s.get("status") or {}).get("phase") == "Invalid"
+            and s
+        ),
+        timeout=RUN_TIMEOUT,
+    )
+    ready = ready_condition(service)
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "drift_schedule[0]" in ready["message"] and "nope" in ready["message"]
+    assert find(admin, f"/apis/apps/v1/namespaces/{namespace}/deployments/synsvc-stripe") is None
+
+    pending = wait_phase(admin, namespace, "orphan", ("Pending",))
+    accepted = next(c for c in pending["conditions"] if c["type"] == "Accepted")
+    assert accepted["reason"] == "ServiceNotFound"
+    assert "spec.services[0]: no SyntheticService with spec.id 'nosuch'" in accepted["message"]
+
+    error = wait_phase(admin, namespace, "bad-params", ("Error",))
+    accepted = next(c for c in error["conditions"] if c["type"] == "Accepted")
+    assert (
+        accepted["reason"] == "InvalidSpec" and "spec.workflows[0].params.x" in accepted["message"]
+    )
+    assert runner_jobs(admin, namespace) == []
+
+    for name, reason in (
+        ("stripe", "InvalidSpec"),
+        ("orphan", "ServiceNotFound"),
+        ("bad-params", "InvalidSpec"),
+    ):
+        found = wait_for(
+            f"a Warning event {reason} for {name}",
+            lambda name=name, reason=reason: [
+                e
+                for e in events_for(admin, namespace, name)
+                if e.get("type") == "Warning" and e.get("reason") == reason
+            ],
+            timeout=RUN_TIMEOUT,
+        )
+        assert found[0]["message"]
 
 
 def test_the_operator_role_was_enough_for_everything_it_did(
