@@ -10,7 +10,7 @@ PY := $(BIN)/python
 APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam
+.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam bench-console
 .PHONY: dashboards
 
 help: ## List the targets
@@ -50,7 +50,7 @@ install-system: ## Install the Debian packages the tests need (needs root; skipp
 	  fi; \
 	else echo "apt-get not found: skipping Debian packages ($(APT_PACKAGES))"; fi
 
-test: $(BIN)/gauntlet ## Run the test suite (the controlplane tests skip until `make k8s-testbin`)
+test: $(BIN)/gauntlet ui ## Run the test suite (the browser tests use the built console; the controlplane tests skip until `make k8s-testbin`)
 	$(BIN)/pytest -q
 
 # The real Kubernetes control plane the `controlplane` tests run (tests/controlplane): built from
@@ -82,13 +82,16 @@ DEMO_DURATION ?= 60
 demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8002, naive, sdk-default and full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
-bench: bench-farm bench-aam ## Run every benchmark
+bench: bench-farm bench-aam bench-console ## Run every benchmark
 
 bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)
 	$(PY) -m farm.bench
 
 dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topology recording rules
 	PYTHONPATH=grafana $(PY) -m gauntlet_dashboards
+
+bench-console: $(BIN)/gauntlet ui ## Web console in Chromium, idle vs 40 connectors live: SSE bytes/s, main-thread ms/s, frame times (~2 min)
+	GAUNTLET_CONSOLE_PERF_SECONDS=30 $(BIN)/pytest -q -s tests/console/test_console_perf.py
 
 bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, token rotation (~1 min)
 	$(PY) -m workflows.bench_aam

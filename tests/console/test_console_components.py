@@ -1,5 +1,6 @@
 """The console's component and state tests (Vitest, in ui/src/**/*.test.ts[x]) as part of the
-suite, and the TypeScript check of the whole page."""
+suite. (The TypeScript check of the whole page runs in ``make ui``: ``npm run build`` is
+``tsc --noEmit`` then ``vite build``.)"""
 
 from __future__ import annotations
 
@@ -27,10 +28,3 @@ def test_vitest_component_tests_pass() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Tests" in output and "passed" in output and "failed" not in output.lower()
-
-
-@pytest.mark.slow
-def test_the_page_type_checks() -> None:
-    require_console_build()
-    done = npm("typecheck")
-    assert done.returncode == 0, done.stdout + done.stderr

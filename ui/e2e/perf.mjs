@@ -94,7 +94,8 @@ try {
     headers: { ...auth, 'Content-Type': 'application/json' },
     body: JSON.stringify({ spec, profile: 'full' }),
   });
-  assert.equal(started.status, 202, await started.text());
+  assert.equal(started.status, 202);
+  const runId = (await started.json()).run_id;
   await page.locator('[data-testid=run-status][data-phase=running]').waitFor(T);
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid^=connector-card-]').length >= n, connectors, T);
   await page.waitForFunction(
@@ -107,20 +108,53 @@ try {
   const services = await page.locator('[data-testid^=topo-node-svc]').count();
   await page.evaluate(() => [window, ...document.querySelectorAll('.side')].forEach((e) => e.scrollTo(0, 0)));
   await page.screenshot({ path: join(out, `console-${connectors}-connectors.png`) });
+
+  // The same ticks again with the backend idle: the page's own cost, without the storm's
+  // farm, runner and 40 connectors competing with Chromium for the machine's cores.
+  await fetch(`${base}/api/runs/stop`, { method: 'POST', headers: auth });
+  await page.locator('[data-testid=run-status]:not([data-phase=running])').waitFor(T);
+  const stored = await (await fetch(`${base}/api/runs/${runId}/events?kinds=tick`, { headers: auth })).json();
+  const ticks = stored.events.filter((e) => e.data.run).map((e) => ({ ...e.data, t: e.t }));
+  assert.ok(ticks.length >= seconds, `only ${ticks.length} ticks stored`);
+  step(`replay: ${ticks.length} recorded ticks fed to the page once a second, backend idle`);
+  await page.evaluate(
+    ({ ticks, seconds }) => {
+      const live = window.__gauntletLive;
+      live.stop();
+      live.status = 'open';
+      live.runId = null;
+      let i = 0;
+      const feed = () => {
+        const tick = ticks[i % ticks.length];
+        const shifted = { ...tick, t: Date.now() / 1000 };
+        live.handle({ event: 'tick', data: shifted, bytes: JSON.stringify(tick).length });
+        i += 1;
+      };
+      feed();
+      window.__feed = setInterval(feed, 1000);
+      setTimeout(() => clearInterval(window.__feed), (seconds + 10) * 1000);
+    },
+    { ticks, seconds },
+  );
+  // The first replayed tick rebuilds every chart (a new series): leave that out of the window.
+  await page.waitForTimeout(3000);
+  const replay = await measure(page, cdp, 'replay');
   const report = {
     connectors: cards,
     services,
     idle,
     live,
+    replay,
     ratios: {
       sse_bytes: Math.round((live.sse_bytes_per_second / Math.max(idle.sse_bytes_per_second, 1)) * 100) / 100,
       script: Math.round((live.script_ms_per_second / Math.max(idle.script_ms_per_second, 0.1)) * 100) / 100,
       task: Math.round((live.task_ms_per_second / Math.max(idle.task_ms_per_second, 0.1)) * 100) / 100,
+      replay_script: Math.round((replay.script_ms_per_second / Math.max(idle.script_ms_per_second, 0.1)) * 100) / 100,
+      replay_task: Math.round((replay.task_ms_per_second / Math.max(idle.task_ms_per_second, 0.1)) * 100) / 100,
     },
   };
   writeFileSync(join(out, 'perf.json'), JSON.stringify(report, null, 2));
   console.log(`PERF ${JSON.stringify(report)}`);
-  await fetch(`${base}/api/runs/stop`, { method: 'POST', headers: auth });
   assert.deepEqual(errors, [], 'no page error');
   step('ok');
 } finally {

@@ -113,7 +113,7 @@ export function App() {
     <Theme theme={theme} className="app-shell" data-testid="app" data-theme={theme}>
       <Theme theme="g100">
         <Header aria-label="AAM Gauntlet">
-          <HeaderName href="#/live" prefix="AAM">
+          <HeaderName href="#/live" prefix="AAM" data-testid="nav-home">
             Gauntlet
           </HeaderName>
           <HeaderNavigation aria-label="pages">

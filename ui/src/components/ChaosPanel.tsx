@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Button, InlineNotification, NumberInput, Select, SelectItem, Tag } from '@carbon/react';
 import { api } from '../lib/api';
-import { useLive } from '../lib/live';
+import { useLiveValue } from '../lib/live';
 
 export const LEVELS = ['off', 'calm', 'mild', 'storm', 'hell'] as const;
 const TAG: Record<string, 'gray' | 'green' | 'blue' | 'magenta' | 'red'> = {
@@ -14,9 +14,17 @@ const TAG: Record<string, 'gray' | 'green' | 'blue' | 'magenta' | 'red'> = {
 
 /** Chaos for the farm or one service, an auto-off timer, and the kill switch. */
 export function ChaosPanel() {
-  const store = useLive();
-  const chaos = store.tick?.chaos;
-  const services = Object.keys(store.tick?.services ?? {}).sort();
+  // Re-rendered when the chaos levels, the timers or the last change differ, not every tick.
+  const key = useLiveValue((s) =>
+    JSON.stringify([s.tick?.chaos ?? null, Object.keys(s.tick?.services ?? {}), s.timers, s.chaosLog[0] ?? null]),
+  );
+  const [chaos, services, timersNow, lastChange] = JSON.parse(key) as [
+    { level: string | null; services: Record<string, string> } | null,
+    string[],
+    Record<string, number>,
+    { level: string; service: string | null; reason: string } | null,
+  ];
+  services.sort();
   const [scope, setScope] = useState('*');
   const [level, setLevel] = useState<string>('storm');
   const [autoOff, setAutoOff] = useState<number>(60);
@@ -46,7 +54,7 @@ export function ChaosPanel() {
       }),
     );
   const kill = () => run(() => api('/api/chaos/kill', { method: 'POST' }));
-  const timers = Object.entries(store.timers);
+  const timers = Object.entries(timersNow);
 
   return (
     <div className="panel" data-testid="chaos-panel">
@@ -98,9 +106,9 @@ export function ChaosPanel() {
           ))}
         </p>
       )}
-      {store.chaosLog[0] && (
+      {lastChange && (
         <p className="muted" data-testid="chaos-last">
-          last change: {store.chaosLog[0].service ?? 'farm'} → {store.chaosLog[0].level} ({store.chaosLog[0].reason})
+          last change: {lastChange.service ?? 'farm'} → {lastChange.level} ({lastChange.reason})
         </p>
       )}
       {error && <InlineNotification kind="error" lowContrast title="Chaos" subtitle={error} data-testid="chaos-error" />}

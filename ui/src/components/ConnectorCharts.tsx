@@ -1,6 +1,7 @@
 import { memo, useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { cancelDraw, queueDraw } from '../lib/drawQueue';
 import type { ConnectorSeries } from '../lib/series';
 
 // Carbon's categorical palette, in order, for the failure classes.
@@ -58,6 +59,7 @@ export const LineChart = memo(function LineChart({ title, testid, x, lines, vers
     const u = new uPlot(opts, [x, ...lines.map((l) => l.values)] as uPlot.AlignedData, el);
     plot.current = u;
     return () => {
+      cancelDraw(box);
       u.destroy();
       plot.current = null;
     };
@@ -69,7 +71,10 @@ export const LineChart = memo(function LineChart({ title, testid, x, lines, vers
   const visible = useRef(true);
   const stale = useRef(false);
   const latest = useRef<() => void>(() => undefined);
-  latest.current = () => plot.current?.setData([x, ...lines.map((l) => l.values)] as uPlot.AlignedData);
+  latest.current = () => {
+    const data = [x, ...lines.map((l) => l.values)] as uPlot.AlignedData;
+    queueDraw(box, () => plot.current?.setData(data));
+  };
 
   useEffect(() => {
     const el = box.current;

@@ -9,7 +9,7 @@ import {
   TextInput,
 } from '@carbon/react';
 import { api } from '../lib/api';
-import { useLive } from '../lib/live';
+import { useLiveValue } from '../lib/live';
 
 interface LibraryEntry {
   name: string;
@@ -36,7 +36,8 @@ function splitList(text: string): string[] {
 
 /** Launch a library scenario as is, or compose one from it; one profile or a side-by-side pair. */
 export function LaunchPanel({ onLaunched }: { onLaunched?: (ids: string[]) => void }) {
-  const store = useLive();
+  // Re-rendered when a run starts or ends, not on every tick (the form is large).
+  const running = useLiveValue((s) => !!s.tick?.run);
   const [library, setLibrary] = useState<LibraryEntry[]>([]);
   const [profiles, setProfiles] = useState<string[]>(['full', 'naive']);
   const [registered, setRegistered] = useState<string[]>([]);
@@ -136,7 +137,6 @@ export function LaunchPanel({ onLaunched }: { onLaunched?: (ids: string[]) => vo
     }
   }
 
-  const running = store.tick?.run;
   return (
     <div className="panel" data-testid="launch-panel">
       <h3>Launch a scenario</h3>

@@ -84,3 +84,19 @@ describe('LiveStore', () => {
     expect(store.series.connectors.size).toBe(0);
   });
 });
+
+describe('queueDraw', () => {
+  it('draws each chart once with its latest data, spread over frames', async () => {
+    const { queueDraw, pendingDraws } = await import('./drawQueue');
+    const drawn: string[] = [];
+    const a = {};
+    const b = {};
+    queueDraw(a, () => drawn.push('a1'));
+    queueDraw(b, () => drawn.push('b1'));
+    queueDraw(a, () => drawn.push('a2'));
+    expect(pendingDraws()).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(drawn.sort()).toEqual(['a2', 'b1']);
+    expect(pendingDraws()).toBe(0);
+  });
+});

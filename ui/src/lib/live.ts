@@ -150,3 +150,15 @@ export function useLive(store: LiveStore = live): LiveStore {
   useSyncExternalStore(store.subscribe, store.getVersion);
   return store;
 }
+
+/**
+ * One value of the live state: the component re-renders only when it changes (compared with
+ * Object.is, so select a primitive, e.g. a flag or a JSON string), not on every tick.
+ */
+export function useLiveValue<T>(select: (s: LiveStore) => T, store: LiveStore = live): T {
+  return useSyncExternalStore(store.subscribe, () => select(store));
+}
+
+// The live store on window, for the performance measurement (ui/e2e/perf.mjs replays recorded
+// ticks through it). It holds nothing the page does not already show; the token is not in it.
+if (typeof window !== 'undefined') (window as unknown as { __gauntletLive: LiveStore }).__gauntletLive = live;
