@@ -6,9 +6,11 @@ Bodies are serialised once with orjson and returned as bytes (no FastAPI re-enco
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
@@ -19,8 +21,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from farm import metrics
+from farm.attempts import attempt_json
 from farm.chaos import ChaosLevel
 from farm.records import ResourceRecords, index_of
+from farm.lease import (
+    MAX_HOLDER_CHARS,
+    MAX_TTL_SECONDS,
+    MIN_TTL_SECONDS,
+    Lease,
+    LeaseHeld,
+    LeaseUnknown,
+)
 from farm.spec import AuthType
 from farm.state import Farm
 
@@ -34,9 +45,11 @@ class FarmError(HTTPException):
         error: str,
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(status, detail, headers)
         self.error = error
+        self.extra = extra or {}
 
 
 def json_response(
@@ -74,7 +87,45 @@ class ChaosRequest(BaseModel):
 
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+
+class LeaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holder: str = Field(min_length=1, max_length=MAX_HOLDER_CHARS)
+    ttl_seconds: float = Field(default=30.0, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+
+
+class RenewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ttl_seconds: float = Field(default=30.0, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
+
+
+LEASE_HEADER = "x-farm-lease"
+
+
+def leased_error(lease: Lease) -> FarmError:
+    """409: someone else holds the farm (who, until when)."""
+    return FarmError(
+        409,
+        "farm_leased",
+        f"farm leased by {lease.holder!r} until {lease.expires_at:.0f} (Unix time)",
+        extra={"lease": lease.public()},
+    )
+
+
+def require_lease(request: Request, farm: Farm) -> None:
+    """Chaos and reset belong to the lease holder while a lease is live."""
+    try:
+        farm.leases.check(request.headers.get(LEASE_HEADER))
+    except LeaseHeld as exc:
+        raise leased_error(exc.lease) from None
+
+
+def _schedule_expiry(farm: Farm, lease: Lease) -> None:
+    # The farm goes back to calm by itself when a lease lapses, even if nobody calls it.
+    loop = asyncio.get_running_loop()
+    loop.call_later(max(0.0, lease.expires_at - time.time()) + 0.05, farm.leases.current)
 
 
 admin = APIRouter(prefix="/admin")
@@ -87,8 +138,9 @@ def status(farm: AdminFarm) -> Response:
 
 
 @admin.post("/chaos")
-def set_chaos(farm: AdminFarm, body: ChaosRequest) -> Response:
-    """Set the chaos level of every service, or of one."""
+def set_chaos(farm: AdminFarm, body: ChaosRequest, request: Request) -> Response:
+    """Set the chaos level of every service, or of one (the lease holder's, while leased)."""
+    require_lease(request, farm)
     try:
         farm.set_chaos(body.level, body.service)
     except KeyError:
@@ -97,18 +149,90 @@ def set_chaos(farm: AdminFarm, body: ChaosRequest) -> Response:
 
 
 @admin.post("/reset")
-def reset(farm: AdminFarm, body: ResetRequest | None = None) -> Response:
-    """Everything but credentials back to the start (optionally with a new seed)."""
+def reset(farm: AdminFarm, request: Request, body: ResetRequest | None = None) -> Response:
+    """Everything but credentials back to the start (optionally with a new seed); a new epoch."""
+    require_lease(request, farm)
     farm.reset(body.seed if body else None)
-    return json_response({"status": "reset", "seed": farm.seed})
+    return json_response({"status": "reset", "seed": farm.seed, "farm": farm.identity()})
 
 
 @admin.get("/ledger")
-def ledger(farm: AdminFarm, service: str | None = None) -> Response:
-    """Ground truth: committed writes, injected faults, drift events."""
+def ledger(
+    farm: AdminFarm,
+    service: str | None = None,
+    since_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> Response:
+    """Ground truth: committed writes (``seq > since_seq``), injected faults, drift events."""
     if service is not None and service not in farm.services:
         raise FarmError(404, "unknown_service", f"no service {service!r}")
-    return json_response(farm.ledger_json(service))
+    out = farm.ledger_json(service, since_seq)
+    out["farm"] = farm.identity()
+    return json_response(out)
+
+
+@admin.get("/attempts")
+def attempts(
+    farm: AdminFarm,
+    since_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    service: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """The attempt log of the current epoch, oldest first, ``limit`` rows after ``since_seq``."""
+    if service is not None and service not in farm.services:
+        raise FarmError(404, "unknown_service", f"no service {service!r}")
+    identity = farm.identity()
+    farm.store.flush()
+    rows = farm.store.attempts(farm.epoch, since_seq=since_seq, service=service, limit=limit)
+    data = [attempt_json(r) for r in rows]
+    next_seq = data[-1]["seq"] if data else since_seq
+    return json_response(
+        {
+            "attempts": data,
+            "next_since_seq": next_seq if len(data) == limit else None,
+            "oldest_seq": farm.store.oldest_attempt(),
+            "farm": identity,
+        }
+    )
+
+
+@admin.get("/lease")
+def lease_show(farm: AdminFarm) -> Response:
+    """Who holds the farm, if anyone."""
+    lease = farm.leases.current()
+    return json_response({"lease": lease.public() if lease else None, "farm": farm.identity()})
+
+
+@admin.post("/lease")
+async def lease_acquire(farm: AdminFarm, body: LeaseRequest) -> Response:
+    """Take the farm: 200 with the lease id, or 409 with who holds it and until when."""
+    try:
+        lease = farm.leases.acquire(body.holder, body.ttl_seconds)
+    except LeaseHeld as exc:
+        raise leased_error(exc.lease) from None
+    _schedule_expiry(farm, lease)
+    return json_response({"lease_id": lease.id, **lease.public(), "farm": farm.identity()})
+
+
+@admin.put("/lease/{lease_id}")
+async def lease_renew(farm: AdminFarm, lease_id: str, body: RenewRequest | None = None) -> Response:
+    """Extend a live lease; 404 ``unknown_lease`` if it expired or the farm restarted."""
+    try:
+        lease = farm.leases.renew(lease_id, body.ttl_seconds if body else 30.0)
+    except LeaseUnknown:
+        raise FarmError(404, "unknown_lease", "no such live lease (expired, released, or the "
+                        "farm restarted)") from None  # fmt: skip
+    _schedule_expiry(farm, lease)
+    return json_response({"lease_id": lease.id, **lease.public(), "farm": farm.identity()})
+
+
+@admin.delete("/lease/{lease_id}")
+def lease_release(farm: AdminFarm, lease_id: str) -> Response:
+    """Give the farm back."""
+    try:
+        farm.leases.release(lease_id)
+    except LeaseUnknown:
+        raise FarmError(404, "unknown_lease", "no such live lease") from None
+    return json_response({"released": True, "farm": farm.identity()})
 
 
 def _table(farm: Farm, service: str, resource: str, tenant: str) -> ResourceRecords:

@@ -21,9 +21,11 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from farm.admin import FarmError, admin, json_response, public
+from farm.bodycap import BodyTooLarge, body_cap_refusal, capped_receive, send_refusal
 from farm.credentials import write_private
 from farm.dataplane import (
     DataPlane,
+    Message,
     Receive,
     Scope,
     Send,
@@ -33,14 +35,22 @@ from farm.loader import format_loc
 from farm.openapi import service_openapi
 from farm.spec import ServiceSpec
 from farm.state import Farm
+from farm.store import StateDirError, private_dir
 
 log = logging.getLogger("farm")
 ADMIN_TOKEN_ENV = "GAUNTLET_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin-token"
+#: Admin and token bodies are small JSON or form documents.
+MAX_ADMIN_BODY_BYTES = 64 * 1024
 
 
 class FarmApp(FastAPI):
-    """FastAPI with the data plane in front: a data path never reaches FastAPI's router."""
+    """FastAPI with the data plane in front: a data path never reaches FastAPI's router.
+
+    Every other route gets a body cap enforced before the body is read (``Content-Length``
+    over :data:`MAX_ADMIN_BODY_BYTES` is refused unread; a chunked body is cut off there), and
+    every ``/admin`` answer carries the farm's identity headers (boot id, epoch, ledger seq).
+    """
 
     farm: Farm
     data_plane: DataPlane
@@ -56,7 +66,31 @@ class FarmApp(FastAPI):
             if match is not None:
                 await self.data_plane(scope, receive, send, match)
                 return
+            refusal = body_cap_refusal(scope["headers"], MAX_ADMIN_BODY_BYTES)
+            if refusal is not None:
+                await send_refusal(send, *refusal)
+                return
+            receive = capped_receive(receive, MAX_ADMIN_BODY_BYTES)
+            if scope["path"].startswith("/admin"):
+                send = self._with_identity(send)
         await super().__call__(scope, receive, send)
+
+    def _with_identity(self, send: Send) -> Send:
+        farm = self.farm
+
+        async def identified(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ident = farm.identity()
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-farm-boot-id", ident["boot_id"].encode()),
+                    (b"x-farm-epoch", str(ident["epoch"]).encode()),
+                    (b"x-farm-ledger-seq", str(ident["ledger_seq"]).encode()),
+                    (b"x-farm-attempt-seq", str(ident["attempt_seq"]).encode()),
+                ]
+            await send(message)
+
+        return identified
 
 
 async def _send_document(send: Send, method: str, doc: bytes) -> None:
@@ -82,18 +116,32 @@ async def _send_document(send: Send, method: str, doc: bytes) -> None:
 
 
 def resolve_admin_token(admin_token: str | None, state_dir: Path | None) -> tuple[str, Path | None]:
-    """The admin token: the argument, else ``$GAUNTLET_ADMIN_TOKEN``, else a generated one
-    written to ``<state dir>/admin-token`` (mode 0600). Returns the token and that file, if any."""
+    """The admin token: the argument, else ``$GAUNTLET_ADMIN_TOKEN``, else the one in
+    ``<state dir>/admin-token`` (kept across restarts), else a generated one written there (mode
+    0600). Returns the token and that file, if any."""
     token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
     if token:
         return token, None
     import secrets
 
-    token = secrets.token_urlsafe(32)
     if state_dir is None:
-        return token, None
+        return secrets.token_urlsafe(32), None
     path = state_dir / ADMIN_TOKEN_FILE
-    write_private(path, token.encode() + b"\n")
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        kept = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateDirError(f"state dir {state_dir}: cannot read {path} ({exc})") from None
+    if kept:
+        return kept, path
+    token = secrets.token_urlsafe(32)
+    try:
+        write_private(path, token.encode() + b"\n")
+    except OSError as exc:
+        raise StateDirError(
+            f"state dir {state_dir}: cannot write {path} ({exc.strerror})"
+        ) from None
     return token, path
 
 
@@ -104,7 +152,10 @@ def create_app(
     admin_token: str | None = None,
     state_dir: Path | None = None,
 ) -> FarmApp:
-    """The farm app serving ``specs``. ``app.state.farm`` is the runtime state (tests use it)."""
+    """The farm app serving ``specs``. ``app.state.farm`` is the runtime state (tests use it).
+    :class:`farm.store.StateDirError` if ``state_dir`` cannot hold the farm's files."""
+    if state_dir is not None:
+        private_dir(state_dir)
     token, token_file = resolve_admin_token(admin_token, state_dir)
     farm = Farm(specs, seed=seed, admin_token=token, state_dir=state_dir)
     app = FarmApp(
@@ -133,8 +184,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FarmError)
     async def farm_error(_: Request, exc: FarmError) -> Response:
         return json_response(
-            {"error": exc.error, "detail": exc.detail}, exc.status_code, exc.headers
+            {"error": exc.error, "detail": exc.detail, **exc.extra}, exc.status_code, exc.headers
         )
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> Response:
+        return json_response(
+            {"error": "payload_too_large", "detail": f"body over {exc.limit} bytes"}, 413,
+            {"Connection": "close"},
+        )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -28,6 +28,7 @@ class IssuedToken:
     tenant: str
     expires_at: float
     calls_left: int | None
+    credential: str = ""  # a non-secret id for the attempt log: "<client_id>#<serial>"
 
 
 class TokenStore:
@@ -37,6 +38,7 @@ class TokenStore:
         self._clock = clock
         self._tokens: dict[str, IssuedToken] = {}
         self._issued_since_sweep = 0
+        self._serial = 0
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -47,8 +49,13 @@ class TokenStore:
         if self._issued_since_sweep >= SWEEP_EVERY_ISSUES:
             self.sweep()
         token = secrets.token_urlsafe(24)
+        self._serial += 1
         self._tokens[token] = IssuedToken(
-            creds.service, creds.tenant, self._clock.now() + ttl_seconds, calls
+            creds.service,
+            creds.tenant,
+            self._clock.now() + ttl_seconds,
+            calls,
+            f"{creds.client_id}#{self._serial}",
         )
         return token
 

@@ -114,12 +114,17 @@ def _run_uvicorn(app: Any, sock: socket.socket, *, front: bool) -> None:
     uvicorn.Server(uvicorn.Config(app, **settings)).run(sockets=[sock])
 
 
-def _farm_app() -> Any:
+def _farm_app(durable: bool = True) -> Any:
     from farm.app import create_app
     from farm.chaos import ChaosLevel
 
     app = create_app([ServiceSpec.model_validate(BENCH_SPEC)], admin_token=ADMIN_TOKEN)
     app.farm.set_chaos(ChaosLevel.off)
+    if not durable:
+        # The baseline the durable ground truth is measured against: the same farm with the
+        # attempt log and the store's queue switched off (as before they existed).
+        app.farm.attempts.record = lambda *args, **kwargs: None
+        app.farm.store.put = lambda *args, **kwargs: None
     return app
 
 
@@ -147,8 +152,10 @@ def _bare_app() -> Any:
 
 def _serve_child(role: str) -> None:
     sock = _bound_socket()
-    farm = role == "farm"
-    _run_uvicorn(_farm_app() if farm else _bare_app(), sock, front=farm)
+    if role == "bare":
+        _run_uvicorn(_bare_app(), sock, front=False)
+    else:
+        _run_uvicorn(_farm_app(durable=role == "farm"), sock, front=True)
 
 
 # -- scale: a farm with 1,000 generated specs (child process) -------------------------------------
@@ -406,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per target")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--specs", type=int, default=1000, help="specs for the scale figures")
-    parser.add_argument("--serve", choices=["farm", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["farm", "farm-volatile", "bare"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -423,12 +432,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds}x{args.duration:g}s per target, load generator: {tool}"
     )
     farm = Child("farm")
+    volatile = Child("farm-volatile")
     bare = Child("bare")
     try:
         token = _farm_token(farm.url)
+        volatile_token = _farm_token(volatile.url)
         identical = _same_page(farm.url, bare.url, token)
         targets = {
             "bare Starlette route": (bare.url + PATH, {}),
+            "farm without attempt log/store": (
+                volatile.url + PATH,
+                {"Authorization": f"Bearer {volatile_token}"},
+            ),
             FARM_TARGET: (farm.url + PATH, {"Authorization": f"Bearer {token}"}),
         }
         for url, headers in targets.values():  # warm-up: caches, connections, JIT-free but warm
@@ -439,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append(load(url, headers, args.duration, args.connections))
     finally:
         farm.stop()
+        volatile.stop()
         bare.stop()
 
     table = Table(title="Throughput on loopback (one uvicorn worker each, same settings)")
@@ -459,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"farm / bare = [bold]{ratio:.0%}[/bold] ({verdict} the {TARGET_RATIO:.0%} target); "
         f"identical response bodies: {identical}"
+    )
+    durable_ratio = summary[FARM_TARGET]["rps"] / summary["farm without attempt log/store"]["rps"]
+    console.print(
+        f"durable attempt log + ledger store / without = [bold]{durable_ratio:.0%}[/bold] "
+        "(same farm, same run: the hot path's cost of recording every attempt)"
     )
 
     console.print(_chaos_mix_table())

@@ -34,6 +34,15 @@ MAX_BODY_BYTES = 1 << 20
 DROP_BODY = b'{"data": [' + b" " * 500 + b"]}"
 #: Faults that cut the answer mid-body.
 DROPS = (FaultKind.network, FaultKind.reset_mid_body)
+#: The attempt log's ``transport_fault`` of each fault kind that breaks the wire.
+TRANSPORT_FAULTS = {
+    FaultKind.refused: "refused",
+    FaultKind.outage: "refused",
+    FaultKind.network: "network",
+    FaultKind.reset_mid_body: "reset",
+    FaultKind.timeout: "timeout",
+    FaultKind.commit_then_fail: "network",
+}
 #: How many pieces a slow body arrives in (at most).
 SLOW_BODY_PIECES = 8
 
@@ -70,6 +79,31 @@ class DataPlane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, match: RouteMatch) -> None:
         started = time.perf_counter()
         farm = self.farm
+        seen = _Answer(send)
+        try:
+            await self._answer(scope, receive, seen, match, started)
+        except InjectedNetworkFault:
+            seen.cut = True
+            raise
+        finally:
+            call = seen.call
+            farm.attempts.record(
+                match,
+                scope["method"],
+                scope["path"],
+                scope["query_string"],
+                call.headers if call is not None else dict(scope["headers"]),
+                call,
+                seen.status,
+                seen.retry_after,
+                seen.transport_fault(call),
+            )
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, seen: _Answer, match: RouteMatch, started: float
+    ) -> None:
+        farm = self.farm
+        send = seen.send
         service = farm.services[match.route.service]
         headers: dict[bytes, bytes] = dict(scope["headers"])
         request_id = headers.get(b"x-request-id") or farm.next_request_id().encode()
@@ -96,6 +130,7 @@ class DataPlane:
         )
         call = Call(service, match, method, scope["path"], query, headers, body, farm.clock.now())
         call.scope = scope
+        seen.call = call
         try:
             await self._serve(call, receive, send, request_id)
         except InjectedNetworkFault:
@@ -285,6 +320,43 @@ class DataPlane:
     async def send_reply(cls, send: Send, reply: Reply, request_id: bytes, version: int) -> None:
         await cls.send_start(send, reply, request_id, version)
         await send({"type": "http.response.body", "body": reply.body})
+
+
+class _Answer:
+    """Watches what the data plane sends: status, Retry-After, and whether the body completed."""
+
+    __slots__ = ("_send", "call", "complete", "cut", "retry_after", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.call: Call | None = None
+        self.status: int | None = None
+        self.retry_after: bytes | None = None
+        self.complete = False
+        self.cut = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for name, value in message["headers"]:
+                if name == b"retry-after":
+                    self.retry_after = value
+        elif not message.get("more_body", False):
+            self.complete = True
+        await self._send(message)
+
+    def transport_fault(self, call: Call | None) -> str | None:
+        """How the answer failed on the wire, if it did: ``refused`` (connection reset before
+        any byte), ``network`` / ``reset`` (cut mid-body by FIN / RST), ``timeout`` (held; the
+        client left, or was cut after the stall), ``client_gone`` (the client left on its own
+        before the answer completed); None for a complete answer."""
+        if self.complete:
+            return None
+        kind = call.fault.kind if call is not None else None
+        wire = TRANSPORT_FAULTS.get(kind) if kind is not None else None
+        if wire is not None:
+            return wire
+        return "network" if self.cut else "client_gone"
 
 
 async def _read_body(receive: Receive) -> bytes | Reply:

@@ -81,3 +81,10 @@ class IdempotencyStore:
     def clear(self) -> None:
         """Forget every key (admin reset)."""
         self._entries.clear()
+
+    def restore(
+        self, scope: tuple[str, str, str], fingerprint: str, response: StoredResponse, ttl: float
+    ) -> None:
+        """Put back a completed key a previous process stored (``ttl``: seconds it has left)."""
+        if ttl > 0:
+            self._entries[scope] = _Entry(fingerprint, self._clock.now() + ttl, response)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import orjson
 
 from farm.chaos import NO_FAULT, ChaosLevel, FaultDecision, FaultKind
+from farm.durable import persist_write
 from farm.idempotency import StoredResponse, Verdict, valid_key
 from farm.ledger import LedgerWrite
 from farm.pagination import (
@@ -396,6 +397,9 @@ class RecordInLedger:
             kind = (FaultKind.commit_then_5xx if gateway else FaultKind.commit_then_fail).value
             self.farm.ledger.fault(tenant.service, tenant.tenant, kind)
             tenant.metrics.faults[kind] += 1
+        persist_write(
+            self.farm, commit, reply, "commit_then_fail" if call.fault.after_commit else "ok"
+        )
 
 
 class Pipeline:

@@ -4,7 +4,7 @@ A seeded record is a pure function of ``(seed, service, tenant, resource, index)
 from a ``random.Random`` seeded with a BLAKE2 hash of those five, so record 4711 can be produced
 without producing the 4710 before it (1,000 specs cost nothing until a page is read) and the same
 seed yields the same data on every start. Records created by POST are appended after the seeded
-ones and live only in memory.
+ones; the farm's store (``farm/durable.py``) keeps them across restarts.
 """
 
 from __future__ import annotations
@@ -261,6 +261,13 @@ class ResourceRecords:
         assert self._lookup_index is not None and self.lookup_field is not None
         key = str(self.get(i).get(self.lookup_field))
         self._lookup_index.setdefault(key, []).append(i)
+
+    def restore(self, record: Record) -> None:
+        """Append a record a previous process created (its id is kept as it was)."""
+        index = len(self)
+        self.created.append(record)
+        if self._lookup_index is not None:
+            self._index(index)
 
     def create(self, body: Record, created_at: str) -> Record:
         """Append a record built from ``body`` with a fresh id and ``created_at``."""

@@ -58,14 +58,17 @@ def serve(
         len(specs), host, port, seed, where,
         (state_dir / "credentials.json") if state_dir else "GET /admin/credentials",
     )  # fmt: skip
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=access_log,
-        log_level="info",
-        http=HTTP_PROTOCOL,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level="info",
+            http=HTTP_PROTOCOL,
+        )
+    finally:
+        app.farm.close()
 
 
 @dataclass
@@ -130,3 +133,4 @@ async def running_farm(
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
         metrics.COLLECTOR.forget(app.farm)
+        app.farm.close()

@@ -10,10 +10,13 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
-from farm import metrics
+from farm import durable, metrics
+from farm.attempts import AttemptLog, CredentialIds
 from farm.auth import Authenticator, TokenStore
 from farm.brownout import Weather
 from farm.chaos import (
@@ -30,12 +33,14 @@ from farm.credentials import CredentialBook
 from farm.dialect import DialectShaper
 from farm.drift import DriftSchedule
 from farm.idempotency import IdempotencyStore
+from farm.lease import Lease, LeaseBook
 from farm.ledger import Ledger
 from farm.ratelimit import TokenBucket
 from farm.ratelimit_headers import policy_headers
 from farm.records import RecordStore
 from farm.routes import RouteTable
 from farm.spec import ServiceSpec
+from farm.store import FarmStore
 from farm.token_guard import TokenGuard, token_limits
 
 log = logging.getLogger("farm")
@@ -156,12 +161,36 @@ class Farm:
         self.seed = seed
         self.clock = clock or Clock()
         self.state_dir = state_dir
+        #: Changes with every process start: a runner that sees another one knows the farm
+        #: restarted under it.
+        self.boot_id = secrets.token_hex(8)
+        # Ground truth is always written through a FarmStore (the same hot path either way);
+        # without a state dir it lives in a private temporary folder removed with the farm.
+        if state_dir is None:
+            scratch = tempfile.TemporaryDirectory(prefix="gauntlet-farm-")
+            self.store = FarmStore(Path(scratch.name))
+            self._scratch: tempfile.TemporaryDirectory[str] | None = scratch
+        else:
+            self.store = FarmStore(state_dir)
+            self._scratch = None
+        weakref.finalize(self, _close_store, self.store, self._scratch)
+        restored = self.store.restore()
+        if restored.seed is not None and restored.seed != seed:
+            log.info("continuing epoch %d of %s with its seed %d", restored.epoch,
+                     self.store.path, restored.seed)  # fmt: skip
+            self.seed = seed = restored.seed
+        self.epoch = restored.epoch
         self.admin_token = admin_token or secrets.token_urlsafe(32)
         self.credentials = CredentialBook(specs, state_dir)
         self.routes = RouteTable(specs)
         self.tokens = TokenStore(self.clock)
         self.authenticator = Authenticator(self.credentials, self.tokens, specs)
-        self.ledger = Ledger()
+        self.ledger = Ledger(restored.ledger_seq, self._persist_fault)
+        self.attempts = AttemptLog(
+            self.store, CredentialIds(self.credentials, self.tokens), restored.attempt_seq
+        )
+        self.attempts.epoch = self.epoch
+        self.leases = LeaseBook(self._lease_expired)
         self.idempotency = IdempotencyStore(self.clock)
         self.chaos = ChaosState(list(self.specs))
         self.request_ids = itertools.count(1)
@@ -175,8 +204,29 @@ class Farm:
             tenants = {t.id: TenantState(spec, t.id, seed, now) for t in spec.tenants}
             weather = Weather(spec, seed, now)
             self.services[spec.id] = ServiceState(spec, drift, tenants, weather)
+        durable.restore(self, restored)
         self.apply_chaos()
         metrics.COLLECTOR.track(self)
+
+    def _persist_fault(self, service: str, tenant: str, kind: str) -> None:
+        self.store.put("fault", (self.epoch, service, tenant, kind))
+
+    def _lease_expired(self, lease: Lease) -> None:
+        self.set_chaos(ChaosLevel.calm)
+
+    def identity(self) -> dict[str, Any]:
+        """What every admin answer carries: boot id, epoch (resets so far), ledger and attempt
+        sequence numbers (the last handed out)."""
+        return {
+            "boot_id": self.boot_id,
+            "epoch": self.epoch,
+            "ledger_seq": self.ledger.seq,
+            "attempt_seq": self.attempts.seq,
+        }
+
+    def close(self) -> None:
+        """Write what is queued and close the store (the farm stops serving)."""
+        _close_store(self.store, self._scratch)
 
     def apply_chaos(self) -> None:
         """Push the current chaos levels into every tenant's fault rates and bucket."""
@@ -207,7 +257,10 @@ class Farm:
         self.started = now
         self.tokens.clear()
         self.idempotency.clear()
-        self.ledger = Ledger()
+        self.epoch += 1
+        self.attempts.epoch = self.epoch
+        self.store.put("epoch", (self.epoch, self.seed))
+        self.ledger = Ledger(self.ledger.seq, self._persist_fault)
         self.records = RecordStore(self.specs, self.seed, now)
         self.chaos = ChaosState(list(self.specs))
         for service in self.services.values():
@@ -239,12 +292,17 @@ class Farm:
                 "tenants": {t: dict(ts.counts) for t, ts in service.tenants.items()},
                 "unattributed": dict(service.unattributed),
             }
-        return {"chaos": self.chaos.as_json(), "seed": self.seed, "services": services}
+        return {
+            "chaos": self.chaos.as_json(),
+            "seed": self.seed,
+            "services": services,
+            "farm": self.identity(),
+        }
 
-    def ledger_json(self, service: str | None = None) -> dict[str, Any]:
+    def ledger_json(self, service: str | None = None, since_seq: int = 0) -> dict[str, Any]:
         """``GET /admin/ledger``."""
         self.advance_drift()
-        out = self.ledger.as_json(service)
+        out = self.ledger.as_json(service, since_seq)
         out["drift_events"] = [
             e.as_json()
             for sid, s in self.services.items()
@@ -259,3 +317,9 @@ class Farm:
             for e in s.weather.events(now)
         ]
         return out
+
+
+def _close_store(store: FarmStore, scratch: tempfile.TemporaryDirectory[str] | None) -> None:
+    store.close()
+    if scratch is not None:
+        scratch.cleanup()

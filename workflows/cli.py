@@ -52,7 +52,10 @@ def farm_serve(
     port: Annotated[int, typer.Option(help="Port to bind.", min=0, max=65535)] = 8001,
     seed: Annotated[int, typer.Option(help="Seed for records and fault decisions.", min=0)] = 42,
     state_dir: Annotated[
-        Path, typer.Option(help="Where the admin token and credentials file are written.")
+        Path,
+        typer.Option(
+            help="Admin token, credentials and the durable ledger/attempt log (farm.sqlite3)."
+        ),
     ] = Path("var/farm"),
 ) -> None:
     """Serve every service spec under CONFIGS on one port."""
@@ -75,7 +78,13 @@ def farm_serve(
         for problem in exc.problems:
             err.print(f"[red]error[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    serve(specs, host=host, port=port, seed=seed, state_dir=state_dir)
+    from farm.store import StateDirError
+
+    try:
+        serve(specs, host=host, port=port, seed=seed, state_dir=state_dir)
+    except StateDirError as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -48,6 +48,7 @@ app.add_typer(backend_app, name="backend")
 DEFAULT_FARM_URL = "http://127.0.0.1:8001"
 DEFAULT_STATE_DIR = Path("var")
 EMBEDDED_ADMIN_TOKEN_FILE = Path("var/farm/admin-token")
+WAIT_FOR_FARM_SECONDS = 3600.0
 
 
 def fail_usage(message: str) -> typer.Exit:
@@ -229,8 +230,13 @@ def run(
             show_envvar=False,
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If another run holds the farm, wait for it (up to an hour)."),
+    ] = False,
 ) -> None:
-    """Run a scenario against the farm and print the scorecard; exit 0 PASSED, 1 FAILED, 2 ERROR."""
+    """Run a scenario against the farm and print the scorecard; exit 0 PASSED, 1 FAILED, 2 ERROR
+    (usage or config error, a busy farm, or a farm or AAM that cannot vouch for the run)."""
     from aam.profile import AamProfile
 
     if compare is not None and profile is not None:
@@ -257,6 +263,7 @@ def run(
         configs=[configs],
         aam_url=aam_url,
         aam_token=(aam_token or "").strip() or None,
+        wait_for_farm=WAIT_FOR_FARM_SECONDS if wait else 0.0,
     )
     try:
         cards = asyncio.run(

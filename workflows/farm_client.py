@@ -18,6 +18,33 @@ class FarmError(Exception):
     """The farm could not be reached or answered an admin call with an error."""
 
 
+class FarmBusy(FarmError):
+    """Another run holds the farm's lease (409 ``farm_leased``)."""
+
+    def __init__(self, url: str, lease: dict[str, Any]) -> None:
+        self.url = url
+        self.lease = lease
+        holder = lease.get("holder", "?")
+        expires_in = float(lease.get("expires_in") or 0)
+        super().__init__(
+            f"farm {url} is busy: leased by {holder} for another {expires_in:.0f} s "
+            "(wait with --wait, or run against another farm)"
+        )
+
+
+class LeaseLost(FarmError):
+    """The farm does not know the lease any more (it expired, or the farm restarted)."""
+
+
+#: Response headers every admin answer carries (``farm/README.md``).
+IDENTITY_HEADERS = {
+    "boot_id": "x-farm-boot-id",
+    "epoch": "x-farm-epoch",
+    "ledger_seq": "x-farm-ledger-seq",
+    "attempt_seq": "x-farm-attempt-seq",
+}
+
+
 class FarmClient:
     """Admin client for one farm URL."""
 
@@ -25,24 +52,66 @@ class FarmClient:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        #: The lease this client holds (sent with chaos and reset as ``X-Farm-Lease``).
+        self.lease_id: str | None = None
+        #: Boot id, epoch and sequence numbers of the farm's latest admin answer.
+        self.identity: dict[str, Any] = {}
 
     async def close(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self.lease_id is not None:
+            kwargs.setdefault("headers", {})["X-Farm-Lease"] = self.lease_id
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise FarmError(
                 f"farm {self.url} unreachable ({method} {path}): {exc!r}; is a farm serving there?"
             ) from exc
+        boot = response.headers.get(IDENTITY_HEADERS["boot_id"])
+        if boot is not None:
+            self.identity = {
+                name: response.headers.get(header) if name == "boot_id" else
+                int(response.headers.get(header) or 0)
+                for name, header in IDENTITY_HEADERS.items()
+            }  # fmt: skip
+        if response.status_code == 409 and path.startswith(("/admin/lease", "/admin/chaos",
+                                                            "/admin/reset")):  # fmt: skip
+            body = _json_or_empty(response)
+            if body.get("error") == "farm_leased":
+                raise FarmBusy(self.url, body.get("lease") or {})
+        if response.status_code == 404 and path.startswith("/admin/lease/"):
+            raise LeaseLost(f"farm {self.url} no longer knows this run's lease")
         if response.status_code >= 400:
             reason = response.text[:300]
             raise FarmError(
                 f"farm {self.url} answered {method} {path} with {response.status_code}: {reason}"
             )
         return response.json()
+
+    async def acquire_lease(self, holder: str, ttl: float) -> dict[str, Any]:
+        """``POST /admin/lease``; :class:`FarmBusy` when someone else holds the farm."""
+        data = await self._call("POST", "/admin/lease", json={"holder": holder, "ttl_seconds": ttl})
+        self.lease_id = str(data["lease_id"])
+        return dict(data)
+
+    async def renew_lease(self, ttl: float) -> dict[str, Any]:
+        """``PUT /admin/lease/{id}``; :class:`FarmError` if the lease is gone (expired, or the
+        farm restarted)."""
+        if self.lease_id is None:
+            raise FarmError(f"farm {self.url}: no lease to renew")
+        return dict(
+            await self._call("PUT", f"/admin/lease/{self.lease_id}", json={"ttl_seconds": ttl})
+        )
+
+    async def release_lease(self) -> None:
+        """``DELETE /admin/lease/{id}`` (nothing if no lease is held)."""
+        if self.lease_id is None:
+            return
+        lease_id, self.lease_id = self.lease_id, None
+        await self._call("DELETE", f"/admin/lease/{lease_id}")
 
     async def health(self) -> dict[str, Any]:
         """``GET /healthz`` (no auth)."""
@@ -86,6 +155,14 @@ class FarmClient:
         if not isinstance(records, list):
             raise FarmError(f"farm {self.url}: /admin/records answered no record list")
         return records
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class FarmSet:

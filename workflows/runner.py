@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import inspect
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ from workflows import metrics
 from workflows.aam_http import AamContractError
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.descriptors import DescriptorError, descriptor_for
-from workflows.farm_client import FarmError, FarmSet
+from workflows.farm_client import FarmBusy, FarmError, FarmSet
+from workflows.farm_lease import FarmLeases, FarmUntrustworthy
 from workflows.invariants import (
     RATE_FACTOR,
     UNCLASSIFIED,
@@ -54,6 +56,7 @@ from workflows.invariants import (
 )
 from workflows.journal import RunJournal
 from workflows.library import get_workflow
+from workflows.params import validate_params
 from workflows.scenario import ScenarioSpec
 from workflows.scorecard import ConnectorFigures, Scorecard, WorkflowFigures, verdict_of
 
@@ -86,6 +89,8 @@ class RunOptions:
     configs: list[Path] = field(default_factory=lambda: [DEFAULT_CONFIG_DIR])
     progress_interval: float = 0.5
     replay_dlq: bool = True
+    #: How long to wait for a farm another run holds (0: refuse at once, exit 2).
+    wait_for_farm: float = 0.0
     #: An AAM under test served over HTTP (the contract's endpoints); None = the reference AAM
     #: in-process, built with the scenario's profile.
     aam_url: str | None = None
@@ -170,6 +175,7 @@ class ScenarioRun:
         )
         self._handles: dict[str, ConnectorHandle] = {}
         self._aam: AamUnderTest | None = None
+        self._leases: FarmLeases | None = None
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -212,9 +218,10 @@ class ScenarioRun:
             except WorkflowConfigError as exc:
                 raise ScenarioError(f"{where}.name: {exc}") from None
             try:
-                # Bind now so a misspelt parameter is a config error, not a run of failures.
-                inspect.signature(wf.fn).bind(None, **run.params)
-            except TypeError as exc:
+                # Check now so a misspelt or mistyped parameter is a config error, not a run of
+                # failures.
+                params = validate_params(wf.fn, dict(run.params))
+            except WorkflowConfigError as exc:
                 raise ScenarioError(f"{where}.params: {exc} (workflow {run.name})") from None
             if run.services:
                 for service in run.services:
@@ -235,7 +242,7 @@ class ScenarioRun:
                         f"{where}: no service of the scenario supports {run.name} "
                         f"({wf.description})"
                     )
-            out.append((wf, services, dict(run.params), run.concurrency))
+            out.append((wf, services, params, run.concurrency))
         return out
 
     async def _emit(self) -> None:
@@ -268,6 +275,10 @@ class ScenarioRun:
         self.progress.surfaced = surfaced
         self.progress.writes_issued = len(self.journal.writes)
 
+    def _waiting_for_farm(self, busy: FarmBusy) -> None:
+        self.progress.phase = "waiting for the farm"
+        log.info("%s; waiting", busy)
+
     # --- the run --------------------------------------------------------------------------------
 
     async def _open_aam(self) -> AamUnderTest:
@@ -293,8 +304,16 @@ class ScenarioRun:
             raise ScenarioError(str(exc)) from None
         started_wall = datetime.now(UTC)
         try:
+            leases = FarmLeases(
+                farms.clients_for(spec.services),
+                f"run {self.run_id} ({spec.name}, {self.profile_label}) "
+                f"pid {os.getpid()} on {socket.gethostname()}",
+                wait_seconds=self.options.wait_for_farm,
+            )
+            self._leases = leases
             try:
                 farm_clients = farms.clients_for(spec.services)
+                await leases.acquire(on_wait=self._waiting_for_farm)
                 creds: dict[str, dict[str, Any]] = {}
                 for service in spec.services:
                     farm_creds = await farms.client(service).credentials()
@@ -306,12 +325,16 @@ class ScenarioRun:
                 for client in farm_clients:
                     await client.reset(spec.seed)
                     await client.set_chaos(spec.mode.value)
-            except FarmError as exc:
+                leases.mark_baseline()
+            except (FarmError, ScenarioError) as exc:
+                await leases.release()
                 raise ScenarioError(str(exc)) from None
 
             try:
                 self._aam = await self._open_aam()
                 card = await self._run_with_aam(specs, assignments, creds, farms, started_wall)
+            except FarmUntrustworthy as exc:
+                raise ScenarioError(f"ERROR: {exc}") from None
             except FarmError as exc:
                 raise ScenarioError(f"farm failed during the run: {exc}") from None
             except AamContractError as exc:
@@ -329,6 +352,7 @@ class ScenarioRun:
                     for client in farms.clients_for(spec.services):
                         with contextlib.suppress(Exception):
                             await client.set_chaos("calm")
+                await leases.release()
             return card
         finally:
             metrics.SCENARIO_RUNNING.labels(spec.name, self.profile_label).set(0)
@@ -438,6 +462,9 @@ class ScenarioRun:
 
         self.progress.phase = "checking"
         await self._emit()
+        # Before any evidence is read: can the farms vouch for the whole run?
+        assert self._leases is not None
+        await self._leases.verify()
         ledger_writes: list[dict[str, Any]] = []
         drift_events: list[dict[str, Any]] = []
         faults: dict[str, Any] = {}

@@ -219,7 +219,10 @@ def farm_deployment(
                     "containers": [container],
                     "volumes": [
                         {"name": "services", "configMap": {"name": configmap["metadata"]["name"]}},
-                        {"name": "state", "emptyDir": {"sizeLimit": "256Mi"}},
+                        # The farm's ground truth (farm.sqlite3: ledger, attempt log) lives
+                        # here: an emptyDir survives container restarts (kill -9) of the pod;
+                        # a new pod is a new boot id, which a runner reports as ERROR anyway.
+                        {"name": "state", "emptyDir": {"sizeLimit": "1Gi"}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
