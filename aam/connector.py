@@ -36,6 +36,7 @@ from aam.errors import (
     error_type,
 )
 from aam.idempotency import IdempotencyStore, derive_key, random_key, request_hash
+from aam.intents import DONE, FAILED, PARKED, WriteIntents
 from aam.metrics import ConnectorMetrics, attempt_result
 from aam.outcome import Failure, Found, classify_status
 from aam.policy import RatePolicy
@@ -73,6 +74,7 @@ class ConnectorInstance:
         calllog: CallLog,
         idempotency: IdempotencyStore,
         dlq: DeadLetterQueue,
+        intents: WriteIntents | None = None,
         mappings: dict[str, dict[str, str]] | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -91,6 +93,7 @@ class ConnectorInstance:
         self._calllog = calllog
         self._idempotency = idempotency
         self._dlq = dlq
+        self._intents = intents
         self._clock = clock
         self._rng = random.Random(f"{seed}:{self.id}") if seed is not None else random.Random()
         self._stats = StatsRecorder()
@@ -253,15 +256,20 @@ class ConnectorInstance:
                         self._finish(started, None, http=False)
                         stored: dict[str, Any] = known.response
                         return stored
+                # The recovery point first (aam/intents.py), then the key: a crash between them
+                # leaves an intent that was never sent, which a replay may send plainly.
+                await self._record_intent(key, path, body)
                 await self._idempotency.begin(key, self.id, path, req_hash)
                 try:
                     # A key seen before may have reached the server already: look first.
                     result = await self._send_write(path, body, key, lookup_first=known is not None)
                 except AamError as exc:
                     await self._idempotency.fail(key)
-                    await self._dead_letter(path, body, key, exc, dead_letter)
+                    parked = await self._dead_letter(path, body, key, exc, dead_letter)
+                    await self._close_intent(key, PARKED if parked or not dead_letter else FAILED)
                     raise
                 await self._idempotency.complete(key, result)
+                await self._close_intent(key, DONE)
         except AamError as exc:
             self._finish(started, exc)
             raise
@@ -365,17 +373,39 @@ class ConnectorInstance:
             return Found(records[0])
         return None
 
+    async def _record_intent(self, key: str, path: str, body: dict[str, Any]) -> None:
+        if self._intents is None:
+            return
+        injected = self._lookup_field(path)  # the key goes in the body when it has no value
+        if injected is not None:
+            value = body.get(injected)
+            value = key if value is None else value
+        else:
+            field = self._resource_lookup_field(path)
+            value = body.get(field) if field else None
+        await self._intents.record(key, self.id, path, body, value)
+
+    async def _close_intent(self, key: str, status: str) -> None:
+        if self._intents is not None:
+            await self._intents.close(key, status)
+
+    def _resource_lookup_field(self, path: str) -> str | None:
+        where = self.guard.route(path)
+        return self.spec.resource(where[0]).lookup_field if where is not None else None
+
     async def _dead_letter(
         self, path: str, body: dict[str, Any], key: str | None, exc: AamError, wanted: bool
-    ) -> None:
+    ) -> bool:
+        """Park a failed write in the DLQ when wanted and the profile has one; True if parked."""
         if not (wanted and self._dead_letter_on):
-            return
+            return False
         if exc.reason == "idempotency_key_reuse":
-            return  # the caller's mistake, not a failed write
+            return False  # the caller's mistake, not a failed write
         await self._dlq.add(self.id, path, body, key, exc)
         exc.deferred = True
         self._stats.dlq_entries += 1
         self.metrics.dlq_writes.inc()  # the depth gauge is re-read from the DLQ by the Mesh
+        return True
 
     # -- the attempt loop -------------------------------------------------------------------------
     async def _call(

@@ -27,6 +27,7 @@ from aam.descriptor import ConnectorDescriptor
 from aam.dlq import FAILED, PENDING, REPLAYING, DeadLetterQueue, DlqEntry
 from aam.errors import AamError
 from aam.idempotency import IdempotencyStore
+from aam.intents import WriteIntents
 from aam.policy import RatePolicy
 from aam.profile import AamProfile
 from aam.stats import stats_dict
@@ -56,6 +57,7 @@ class Mesh:
         self.calllog = calllog
         self.seed = seed
         self.idempotency = IdempotencyStore(store)
+        self.intents = WriteIntents(store)
         self.dlq = DeadLetterQueue(store, sender=self._replay_one, on_change=self._dlq_changed)
         self._connectors: dict[str, ConnectorInstance] = {}
         self._depth_tasks: set[asyncio.Task[None]] = set()
@@ -82,6 +84,9 @@ class Mesh:
         )
         calllog.start()
         mesh = cls(store, profile or AamProfile(), calllog, seed=seed)
+        await mesh.intents.create_table()
+        # Writes a dead process left in flight go to the DLQ; its replay resolves them.
+        await mesh.intents.park_orphans(mesh.dlq)
         await mesh.idempotency.prune(KEY_RETENTION_SECONDS)
         await mesh.dlq.prune(REPLAYED_RETENTION_SECONDS)
         return mesh
@@ -108,6 +113,7 @@ class Mesh:
             calllog=self.calllog,
             idempotency=self.idempotency,
             dlq=self.dlq,
+            intents=self.intents,
             mappings=mappings,
             seed=self.seed,
         )
@@ -236,6 +242,7 @@ class Mesh:
         if self._closed:
             return
         self._closed = True
+        self.intents.release()
         for task in list(self._depth_tasks):
             task.cancel()
         await asyncio.gather(*self._depth_tasks, return_exceptions=True)

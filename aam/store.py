@@ -7,6 +7,7 @@ the DLQ, the call log and drift events share the file so one backup holds a run'
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import aiosqlite
@@ -74,8 +75,13 @@ class StateStore:
 
     @classmethod
     async def open(cls, path: Path) -> StateStore:
-        """Open (creating if needed) the database at ``path`` in WAL mode."""
+        """Open (creating if needed) the database at ``path`` in WAL mode. It holds request
+        bodies (DLQ, write intents, stored results): the file is 0600 in a 0700 folder (SQLite
+        gives its -wal and -shm files the same mode)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")

@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from farm import metrics
 from farm.attempts import attempt_json
 from farm.chaos import ChaosLevel
-from farm.records import ResourceRecords, index_of
 from farm.lease import (
     MAX_HOLDER_CHARS,
     MAX_TTL_SECONDS,
@@ -32,6 +31,7 @@ from farm.lease import (
     LeaseHeld,
     LeaseUnknown,
 )
+from farm.records import ResourceRecords, index_of
 from farm.spec import AuthType
 from farm.state import Farm
 

@@ -65,6 +65,8 @@ OPEN_ENDPOINTS = frozenset({("GET", "/health"), ("GET", "/metrics")})
 log = logging.getLogger(__name__)
 #: The token for an external AAM when a run request names none (``gauntlet aam serve``'s).
 AAM_TOKEN_ENV = "GAUNTLET_AAM_TOKEN"
+#: A crashed run's farm lease lapses within 30 s; recovery waits for it this long.
+RECOVERY_WAIT_SECONDS = 90.0
 
 
 def resolve_token(state_dir: Path) -> str:
@@ -149,6 +151,8 @@ class Backend:
         self._farms: FarmSet | None = None
         self._batch: asyncio.Task[None] | None = None
         self._stop_reason: str | None = None
+        #: Replay reports of runs a crash interrupted, recovered at start.
+        self.recovered: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> None:
         from aam import AamProfile, Mesh
@@ -157,6 +161,30 @@ class Backend:
         state.mkdir(parents=True, exist_ok=True)
         self.mesh = await Mesh.open(state_dir=state, profile=AamProfile.parse("full"))
         self._farms = FarmSet(self.settings.farm_urls, self.settings.admin_token)
+        interrupted = self.history.mark_interrupted()
+        if interrupted:
+            # Holds the run slot: no new run resets a farm while old writes are resolved.
+            self._batch = asyncio.create_task(self._recover(interrupted))
+
+    async def _recover(self, run_ids: list[str]) -> None:
+        """Resolve the writes runs interrupted by a crash left in flight (``aam/intents.py``):
+        their AAM state parks them in the DLQ, and one replay resolves each exactly once."""
+        from workflows.dlq_ops import replay_entries
+
+        for run_id in run_ids:
+            path = self.settings.state_dir / "runs" / run_id / "aam"
+            if not path.exists():
+                continue
+            try:
+                report = await replay_entries(
+                    path, self.settings.farm_urls, self.settings.admin_token,
+                    self.settings.configs, wait_seconds=RECOVERY_WAIT_SECONDS,
+                )  # fmt: skip
+            except Exception as exc:  # the farm may be down: `gauntlet dlq replay` can redo it
+                log.warning("recovering interrupted run %s failed: %s", run_id, exc)
+                continue
+            self.recovered[run_id] = report
+            log.warning("recovered interrupted run %s: %s", run_id, report)
 
     async def stop(self) -> None:
         if self._batch is not None:

@@ -153,6 +153,12 @@ async def run_profiles(
 
     base = load_scenario(scenario_path)
     history = RunHistory(options.state_dir / "history.sqlite")
+    for stale in history.mark_interrupted():
+        console.print(
+            f"run {stale} was left running by a process that is gone: marked interrupted "
+            f"(`gauntlet dlq replay --run {stale}` recovers its writes)",
+            style="yellow",
+        )
     cards: list[Scorecard] = []
     for profile in profiles:
         spec = with_overrides(base, mode=mode, profile=profile, seed=seed, duration=duration)
@@ -406,7 +412,11 @@ def _history(state_dir: Path) -> RunHistory | None:
     """The run history under ``state_dir``, or None when there is none (reading commands must
     not create state folders or databases)."""
     path = state_dir / "history.sqlite"
-    return RunHistory(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    history = RunHistory(path)
+    history.mark_interrupted()
+    return history
 
 
 def _run_dir(state_dir: Path, run_id: str | None) -> tuple[str, Path]:
@@ -459,8 +469,12 @@ def dlq_replay(
     service_url: Annotated[list[str] | None, typer.Option(help="SERVICE=URL, repeatable.")] = None,
     admin_token_file: Annotated[Path | None, typer.Option(help="Farm admin token file.")] = None,
     configs: Annotated[Path, typer.Option(help="Service spec folder.")] = DEFAULT_CONFIG_DIR,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If a run holds the farm, wait for it (up to an hour).")
+    ] = False,
 ) -> None:
-    """Replay a run's waiting DLQ entries once (same idempotency keys)."""
+    """Replay a run's waiting DLQ entries once (same idempotency keys), after parking the
+    writes a crashed run left in flight."""
     from workflows.dlq_ops import replay_entries
     from workflows.farm_client import FarmError
 
@@ -472,6 +486,7 @@ def dlq_replay(
                 farm_urls(farm_url, service_url),
                 admin_token(admin_token_file),
                 [configs],
+                wait_seconds=WAIT_FOR_FARM_SECONDS if wait else 0.0,
             )
         )
     except (FarmError, ScenarioError) as exc:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 from farm.loader import SpecLoadError, load_specs
 from workflows.descriptors import descriptor_for
 from workflows.farm_client import FarmSet
+from workflows.farm_lease import FarmLeases
 from workflows.runner import ScenarioError
 
 
@@ -68,9 +71,18 @@ async def open_replay_mesh(
 
 
 async def replay_entries(
-    aam_state: Path, urls: dict[str, str], admin_token: str | None, configs: list[Path]
+    aam_state: Path,
+    urls: dict[str, str],
+    admin_token: str | None,
+    configs: list[Path],
+    *,
+    wait_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Replay every waiting entry once; returns the replay report as a dict."""
+    """Replay every waiting entry once; returns the replay report as a dict. Opening the
+    state first parks the writes a crashed process left in flight (``aam/intents.py``), so they
+    are replayed too. The farms are leased for the replay (their ledger window must not be
+    another run's): :class:`~workflows.farm_client.FarmBusy` if one is held longer than
+    ``wait_seconds``."""
     from aam import AamProfile, Mesh
 
     probe = await Mesh.open(state_dir=aam_state, profile=AamProfile.parse("full"))
@@ -80,14 +92,21 @@ async def replay_entries(
         await probe.close()
     if not waiting:
         return {"replayed": 0, "failed": 0, "skipped": 0, "errors": {}}
-    mesh, farms = await open_replay_mesh(
-        aam_state, urls, admin_token, configs, {e.connector_id for e in waiting}
+    connector_ids = {e.connector_id for e in waiting}
+    mesh, farms = await open_replay_mesh(aam_state, urls, admin_token, configs, connector_ids)
+    services = sorted({cid.partition(":")[0] for cid in connector_ids})
+    leases = FarmLeases(
+        farms.clients_for(services),
+        f"dlq replay of {aam_state} pid {os.getpid()} on {socket.gethostname()}",
+        wait_seconds=wait_seconds,
     )
     try:
+        await leases.acquire()
         report = await mesh.dlq.replay()
         if dataclasses.is_dataclass(report) and not isinstance(report, type):
             return dataclasses.asdict(report)
         return dict(report)
     finally:
+        await leases.release()
         await mesh.close()
         await farms.close()

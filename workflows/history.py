@@ -1,8 +1,16 @@
-"""Run history in SQLite: one row per scenario run, with its scorecard once finished."""
+"""Run history in SQLite: one row per scenario run, with its scorecard once finished.
+
+Each running row names the process running it (``host:pid``). A row still ``running`` whose
+process is gone (a crash, ``kill -9``) becomes ``interrupted`` the next time the history is
+opened (:meth:`RunHistory.mark_interrupted`); the run's AAM state is then recovered by
+``gauntlet dlq replay`` or a restarted backend (``aam/intents.py``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -10,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from workflows.scorecard import Scorecard
+
+_THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,6 +46,28 @@ class RunHistory:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "owner" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left ``running`` by a process that is gone become ``interrupted``; their ids."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL"
+            ).fetchall()
+        gone = [(r["id"], r["owner"]) for r in rows if not _owner_alive(r["owner"])]
+        if not gone:
+            return []
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with closing(self._connect()) as db, db:
+            for run_id, owner in gone:
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    (now, f"interrupted: its process ({owner}) stopped during the run", run_id),
+                )
+        return [run_id for run_id, _ in gone]
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)
@@ -48,9 +80,9 @@ class RunHistory:
         with closing(self._connect()) as db, db:
             db.execute(
                 "INSERT OR REPLACE INTO runs"
-                " (id, scenario, mode, profile, seed, status, started_at)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?)",
-                (run_id, scenario, mode, profile, seed, now),
+                " (id, scenario, mode, profile, seed, status, started_at, owner)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (run_id, scenario, mode, profile, seed, now, _THIS_PROCESS),
             )
 
     def finish(self, card: Scorecard) -> None:
@@ -105,3 +137,23 @@ class RunHistory:
         """The most recent run's id."""
         runs = self.list(limit=1)
         return runs[0]["id"] if runs else None
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether ``host:pid`` may still be running (another host: assume so)."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

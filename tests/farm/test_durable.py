@@ -27,47 +27,49 @@ async def test_a_restarted_farm_keeps_its_ledger_records_and_idempotency_keys(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "farm"
-    async with running_farm(_specs(), seed=7, admin_token=ADMIN, state_dir=state) as farm:
-        async with httpx.AsyncClient(base_url=farm.url, timeout=10) as client:
-            headers = await auth_headers(client, farm, "shop", "acme")
-            created = []
-            for i in range(5):
-                r = await client.post(
-                    "/shop/v1/invoices",
-                    json={"external_id": f"op-{i}", "amount": i},
-                    headers={**headers, "Idempotency-Key": f"key-{i}"},
-                )
-                assert r.status_code == 201
-                created.append(r.json())
-            before = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
-            boot_before = before["farm"]["boot_id"]
+    async with (
+        running_farm(_specs(), seed=7, admin_token=ADMIN, state_dir=state) as farm,
+        httpx.AsyncClient(base_url=farm.url, timeout=10) as client,
+    ):
+        headers = await auth_headers(client, farm, "shop", "acme")
+        created = []
+        for i in range(5):
+            r = await client.post(
+                "/shop/v1/invoices",
+                json={"external_id": f"op-{i}", "amount": i},
+                headers={**headers, "Idempotency-Key": f"key-{i}"},
+            )
+            assert r.status_code == 201
+            created.append(r.json())
+        before = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
+        boot_before = before["farm"]["boot_id"]
     assert len(before["writes"]) == 5
 
-    async with running_farm(_specs(), seed=7, admin_token=ADMIN, state_dir=state) as farm:
-        async with httpx.AsyncClient(base_url=farm.url, timeout=10) as client:
-            after = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
-            assert after["writes"] == before["writes"]
-            assert after["farm"]["boot_id"] != boot_before
-            assert after["farm"]["epoch"] == before["farm"]["epoch"]
-            assert after["farm"]["ledger_seq"] == before["farm"]["ledger_seq"]
-            headers = await auth_headers(client, farm, "shop", "acme")
-            fetched = await client.get(f"/shop/v1/invoices/{created[2]['id']}", headers=headers)
-            assert fetched.status_code == 200 and fetched.json()["external_id"] == "op-2"
-            # The same key after the restart replays the stored answer: no second commit.
-            again = await client.post(
-                "/shop/v1/invoices",
-                json={"external_id": "op-3", "amount": 3},
-                headers={**headers, "Idempotency-Key": "key-3"},
-            )
-            assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
-            assert again.json() == created[3]
-            new = await client.post(
-                "/shop/v1/invoices", json={"external_id": "op-9"}, headers=headers
-            )
-            assert new.json()["id"] not in {c["id"] for c in created}
-            ledger = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
-            assert len(ledger["writes"]) == 6
-            assert ledger["writes"][-1]["seq"] == before["farm"]["ledger_seq"] + 1
+    async with (
+        running_farm(_specs(), seed=7, admin_token=ADMIN, state_dir=state) as farm,
+        httpx.AsyncClient(base_url=farm.url, timeout=10) as client,
+    ):
+        after = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
+        assert after["writes"] == before["writes"]
+        assert after["farm"]["boot_id"] != boot_before
+        assert after["farm"]["epoch"] == before["farm"]["epoch"]
+        assert after["farm"]["ledger_seq"] == before["farm"]["ledger_seq"]
+        headers = await auth_headers(client, farm, "shop", "acme")
+        fetched = await client.get(f"/shop/v1/invoices/{created[2]['id']}", headers=headers)
+        assert fetched.status_code == 200 and fetched.json()["external_id"] == "op-2"
+        # The same key after the restart replays the stored answer: no second commit.
+        again = await client.post(
+            "/shop/v1/invoices",
+            json={"external_id": "op-3", "amount": 3},
+            headers={**headers, "Idempotency-Key": "key-3"},
+        )
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        assert again.json() == created[3]
+        new = await client.post("/shop/v1/invoices", json={"external_id": "op-9"}, headers=headers)
+        assert new.json()["id"] not in {c["id"] for c in created}
+        ledger = (await client.get("/admin/ledger", headers=admin_headers(farm))).json()
+        assert len(ledger["writes"]) == 6
+        assert ledger["writes"][-1]["seq"] == before["farm"]["ledger_seq"] + 1
 
 
 async def test_state_files_are_private_and_the_generated_admin_token_persists(
@@ -136,19 +138,21 @@ async def test_the_attempt_log_records_faults_retry_after_and_transport_faults()
         error_profile={"preset": "none"},
         network_profile={"timeout_probability": 0.0},
     )
-    async with running_farm([spec], seed=3, admin_token=ADMIN) as farm:
-        async with httpx.AsyncClient(base_url=farm.url, timeout=10) as client:
-            headers = await auth_headers(client, farm, "shop", "acme")
-            for _ in range(3):
-                await client.get("/shop/v1/customers", headers=headers)
-            farm.app.farm.set_chaos(ChaosLevel.hell)
-            farm.app.farm.services["shop"].tenants["acme"].bucket.reshape(10_000, 10_000, 0)
-            seen = set()
-            for _ in range(60):
-                seen.add(await outcome(client, "GET", "/shop/v1/customers", headers=headers))
-            rows = (
-                await client.get("/admin/attempts?limit=10000", headers=admin_headers(farm))
-            ).json()["attempts"]
+    async with (
+        running_farm([spec], seed=3, admin_token=ADMIN) as farm,
+        httpx.AsyncClient(base_url=farm.url, timeout=10) as client,
+    ):
+        headers = await auth_headers(client, farm, "shop", "acme")
+        for _ in range(3):
+            await client.get("/shop/v1/customers", headers=headers)
+        farm.app.farm.set_chaos(ChaosLevel.hell)
+        farm.app.farm.services["shop"].tenants["acme"].bucket.reshape(10_000, 10_000, 0)
+        seen = set()
+        for _ in range(60):
+            seen.add(await outcome(client, "GET", "/shop/v1/customers", headers=headers))
+        rows = (
+            await client.get("/admin/attempts?limit=10000", headers=admin_headers(farm))
+        ).json()["attempts"]
     limited = [r for r in rows if r["status"] == 429 and r["fault"] is None]
     assert limited and all(int(r["retry_after"]) >= 1 for r in limited)
     faulted = [r for r in rows if r["fault"] is not None]

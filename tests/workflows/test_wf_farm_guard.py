@@ -80,9 +80,7 @@ async def test_a_second_run_on_a_busy_farm_is_refused_and_the_first_is_untouched
 
 async def test_a_waiting_run_starts_when_the_farm_is_free(tmp_path: Path) -> None:
     async with running_farm(preseeded("stripe"), admin_token=ADMIN) as farm:
-        first = asyncio.create_task(
-            run_scenario(_scenario(2.0), _options(farm.url, tmp_path, "a"))
-        )
+        first = asyncio.create_task(run_scenario(_scenario(2.0), _options(farm.url, tmp_path, "a")))
         await _wait_for_lease(farm.url)
         second = await run_scenario(_scenario(1.0), _options(farm.url, tmp_path, "b", wait=60))
         card = await first
