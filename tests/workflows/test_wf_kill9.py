@@ -189,8 +189,10 @@ def test_kill_9_the_backend_mid_run_then_restart_recovers_every_write(
     url = f"http://127.0.0.1:{port}"
     token = "kill9-backend-token"
     env = {**ENV, "GAUNTLET_BACKEND_TOKEN": token}
-    command = _gauntlet("backend", "serve", "--port", str(port), "--farm-url", farm,
-                        "--state-dir", str(state), "--configs", str(DEFAULT_CONFIG_DIR))  # fmt: skip
+    command = _gauntlet(
+        "backend", "serve", "--port", str(port), "--farm-url", farm,
+        "--state-dir", str(state), "--configs", str(DEFAULT_CONFIG_DIR),
+    )  # fmt: skip
     backend = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
