@@ -334,8 +334,9 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     if scheme.lower() != "basic":
         return None
     try:
+        # ValueError: a non-ASCII header value (b64decode refuses non-ASCII str).
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

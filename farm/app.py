@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from farm.admin import FarmError, admin, json_response, public
-from farm.bodycap import BodyTooLarge, body_cap_refusal, capped_receive, send_refusal
+from farm.bodycap import capped
 from farm.credentials import write_private
 from farm.dataplane import (
     DataPlane,
@@ -66,11 +66,10 @@ class FarmApp(FastAPI):
             if match is not None:
                 await self.data_plane(scope, receive, send, match)
                 return
-            refusal = body_cap_refusal(scope["headers"], MAX_ADMIN_BODY_BYTES)
-            if refusal is not None:
-                await send_refusal(send, *refusal)
+            bounded = await capped(scope, receive, send, MAX_ADMIN_BODY_BYTES)
+            if bounded is None:
                 return
-            receive = capped_receive(receive, MAX_ADMIN_BODY_BYTES)
+            receive = bounded
             if scope["path"].startswith("/admin"):
                 send = self._with_identity(send)
         await super().__call__(scope, receive, send)
@@ -186,13 +185,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return json_response(
             {"error": exc.error, "detail": exc.detail, **exc.extra}, exc.status_code, exc.headers
         )
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(_: Request, exc: BodyTooLarge) -> Response:
-        return json_response(
-            {"error": "payload_too_large", "detail": f"body over {exc.limit} bytes"}, 413,
-            {"Connection": "close"},
-        )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

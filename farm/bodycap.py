@@ -1,10 +1,9 @@
 """Request body caps enforced before the body is read (ASGI level, no framework needed).
 
 A ``Content-Length`` over the cap is refused with ``413`` and the body is never read; a body
-without one (chunked) is read through :func:`capped_receive`, which raises
-:class:`BodyTooLarge` as soon as the running total passes the cap. Either way, memory stays at
-the cap however large the body a client sends, authenticated or not. The backend uses the same
-helpers.
+without one (chunked) is read up to the cap and refused as soon as it passes it. Either way,
+memory stays at the cap however large the body a client sends, authenticated or not; the app
+then gets the body from memory. The farm (non-data routes) and the backend use the same code.
 """
 
 from __future__ import annotations
@@ -17,14 +16,6 @@ import orjson
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-class BodyTooLarge(Exception):
-    """The request body passed the cap while being read."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"body over {limit} bytes")
-        self.limit = limit
 
 
 def body_cap_refusal(
@@ -59,17 +50,66 @@ async def send_refusal(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-def capped_receive(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises :class:`BodyTooLarge` once more than ``limit`` bytes came in."""
-    total = 0
-
-    async def capped() -> Message:
-        nonlocal total
+async def read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or ``None`` as soon as it passes ``limit`` (the rest is never
+    read). Memory stays at ``limit`` whatever the client sends."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            total += len(message.get("body", b""))
-            if total > limit:
-                raise BodyTooLarge(limit)
-        return message
+        if message["type"] != "http.request":
+            break  # the client left: what came so far is all there is
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
-    return capped
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``body`` (already read) in one message, then defers to
+    the real one (which reports the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def capped(scope: Any, receive: Receive, send: Send, limit: int) -> Receive | None:
+    """Check the declared length, read the body up to ``limit``, and return a ``receive`` that
+    replays it; ``None`` when a refusal (400/413) has been sent instead."""
+    refusal = body_cap_refusal(scope["headers"], limit)
+    if refusal is not None:
+        await send_refusal(send, *refusal)
+        return None
+    body = await read_capped(receive, limit)
+    if body is None:
+        too_large = {"error": "payload_too_large", "detail": f"body over {limit} bytes"}
+        await send_refusal(send, 413, too_large)
+        return None
+    return replaying(body, receive)
+
+
+class BodyCapMiddleware:
+    """ASGI middleware: every HTTP request body capped at ``limit`` before the app sees it."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bounded = await capped(scope, receive, send, self.limit)
+        if bounded is not None:
+            await self.app(scope, bounded, send)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from farm.bodycap import body_cap_refusal
 from farm.chaos import FaultKind
 from farm.front import reset_connection, transport_of
 from farm.pipeline import JSON, Call, Pipeline, Reply, error_body, gateway_body
@@ -117,6 +118,12 @@ class DataPlane:
             return
         body = b""
         if method == "POST":
+            declared = body_cap_refusal(scope["headers"], MAX_BODY_BYTES)
+            if declared is not None:  # refused before one byte of the body is read
+                status, refusal = declared
+                reply = Reply(status, error_body(refusal["error"], refusal["detail"]))
+                await self.send_reply(send, reply, request_id, service.drift.version)
+                return
             body_or_reply = await _read_body(receive)
             if isinstance(body_or_reply, Reply):
                 await self._answer(send, service, body_or_reply, request_id, service.drift.version)

@@ -57,7 +57,7 @@ def decode_cursor_parts(cursor: str) -> tuple[str, int, int | None]:
     if (
         len(parts) not in (2, 3)
         or parts[0] not in ("o", "b")
-        or not all(p.isdigit() and len(p) <= 15 for p in parts[1:])
+        or not all(_ascii_digits(p) and len(p) <= 15 for p in parts[1:])
     ):
         raise PaginationError(f"cursor: not a cursor this API issued: {cursor!r}")
     issued = int(parts[2]) if len(parts) == 3 else None
@@ -72,11 +72,16 @@ def decode_cursor(cursor: str) -> int:
     return position
 
 
+def _ascii_digits(text: str) -> bool:
+    """``0-9`` only: ``str.isdigit`` also accepts ``²`` or ``②``, which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 12:
+    if not _ascii_digits(raw) or len(raw) > 12:
         raise PaginationError(f"{name}: expected an integer from {low} to {high}, got {raw!r}")
     value = int(raw)
     if not low <= value <= high:

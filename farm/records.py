@@ -70,7 +70,12 @@ def record_id(resource: str, index: int) -> str:
 def index_of(resource: str, rid: str) -> int | None:
     """Inverse of :func:`record_id`; ``None`` for an id this resource never issues."""
     prefix, sep, digits = rid.partition("_")
-    if not sep or prefix != id_prefix(resource) or not digits.isdigit() or len(digits) > 12:
+    if (
+        not sep
+        or prefix != id_prefix(resource)
+        or not (digits.isascii() and digits.isdigit())
+        or len(digits) > 12
+    ):
         return None
     index = int(digits) - 1
     return index if index >= 0 else None

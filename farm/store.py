@@ -14,6 +14,7 @@ The file and its folder are private (0600 in 0700): it holds request bodies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -97,15 +98,31 @@ class StateDirError(Exception):
     """The state dir cannot hold the farm's files (one sentence: where and why)."""
 
 
-def private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) and make it 0700; :class:`StateDirError` if impossible."""
+#: Bytes written (and removed) to prove a state dir takes writes: a full disk fails here.
+PROBE_BYTES = 64 * 1024
+
+
+def private_dir(path: Path, *, private: bool = True) -> None:
+    """Create ``path`` (and parents), make it 0700 (unless ``private`` is false: a folder the
+    user named, whose own files are made private) and prove it takes a write (a read-only or
+    full file system fails here); :class:`StateDirError` in one sentence if it cannot."""
+    probe = path / f".write-probe-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
+        if private:
+            os.chmod(path, 0o700)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise StateDirError(f"state dir {path}: cannot use it ({exc.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StateDirError(f"state dir {path}: not writable")
+        reason = exc.strerror or str(exc)
+        raise StateDirError(f"state dir {path}: cannot write there ({reason})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 @dataclass

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from farm.bodycap import BodyCapMiddleware
 from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
 from farm.server import port_is_free
 from workflows.backend_models import (
@@ -44,6 +45,7 @@ from workflows.farm_client import FarmError, FarmSet
 from workflows.history import RunHistory
 from workflows.journal import RunJournal
 from workflows.library import REGISTRY
+from workflows.params import validate_params
 from workflows.runner import (
     EXTERNAL_PROFILE,
     RunOptions,
@@ -65,6 +67,8 @@ OPEN_ENDPOINTS = frozenset({("GET", "/health"), ("GET", "/metrics")})
 log = logging.getLogger(__name__)
 #: The token for an external AAM when a run request names none (``gauntlet aam serve``'s).
 AAM_TOKEN_ENV = "GAUNTLET_AAM_TOKEN"
+#: Request bodies (connector, workflow, scenario requests) are small JSON documents.
+MAX_BODY_BYTES = 1 << 20
 #: A crashed run's farm lease lapses within 30 s; recovery waits for it this long.
 RECOVERY_WAIT_SECONDS = 90.0
 
@@ -389,6 +393,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
             await backend.stop()
 
     app = FastAPI(title="AAM Gauntlet backend", lifespan=lifespan)
+    app.add_middleware(BodyCapMiddleware, limit=MAX_BODY_BYTES)
     app.state.backend = backend
     app.state.backend_token = token
     console = mount_console(app, backend)  # the web console: workflows/console_api.py
@@ -466,10 +471,14 @@ def create_app(settings: BackendSettings) -> FastAPI:
             )
         if not wf.supports(handle.spec):
             raise HTTPException(422, f"{wf.name} cannot run on {handle.service}: {wf.description}")
+        try:
+            params = validate_params(wf.fn, req.params)
+        except WorkflowConfigError as exc:
+            raise HTTPException(422, f"params: {wf.name}: {exc}") from None
         results: list[dict[str, Any]] = []
         for _ in range(req.iterations):
             try:
-                results.append({"ok": True, "result": await wf.fn(handle, **req.params)})
+                results.append({"ok": True, "result": await wf.fn(handle, **params)})
             except errors.AamError as exc:
                 results.append({"ok": False, "error_class": exc.error_class, "detail": str(exc)})
             except (WorkflowConfigError, TypeError) as exc:

@@ -85,6 +85,10 @@ def farm_serve(
     except StateDirError as exc:
         err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # e.g. credentials.json on a disk that filled up meanwhile
+        where = f"state dir {state_dir}: {exc.strerror or exc}"
+        err.print(f"[red]error[/red] {escape(where)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -256,6 +257,7 @@ def run(
         raise fail_usage(f"--aam-url {aam_url!r}: expected http://host:port")
     if json_path is not None:  # checked now, not after a minute of running
         check_writable("--json", json_path)
+    check_state_dir(state_dir)
     try:
         profiles: list[str | None] = list(profiles_from(compare)) if compare else [profile]
         if profile is not None and compare is None:
@@ -286,12 +288,25 @@ def run(
         )
     except ScenarioError as exc:
         raise fail_usage(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:  # the state dir failed during the run (disk full)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise fail_usage(f"--state-dir {state_dir}: cannot write ({reason})") from None
     finally:
         from workflows.metrics import push_if_configured
 
         push_if_configured()
     exit_code = write_outputs(cards, json_path, termination_log, comparing=compare is not None)
     raise typer.Exit(exit_code)
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Exit 2 with one sentence unless ``state_dir`` takes writes (read-only or full disk)."""
+    from farm.store import StateDirError, private_dir
+
+    try:
+        private_dir(state_dir, private=False)
+    except StateDirError as exc:
+        raise fail_usage(f"--state-dir: {exc}") from None
 
 
 def check_writable(option: str, path: Path) -> None:
@@ -531,6 +546,7 @@ def backend_serve(
     """Serve the AAM backend API (connectors, workflows, scenario runs, DLQ, metrics)."""
     from workflows.backend import BackendSettings, serve
 
+    check_state_dir(state_dir)
     settings = BackendSettings(
         farm_urls=farm_urls(farm_url, None),
         admin_token=admin_token(admin_token_file),

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from farm.loader import SpecLoadError, load_specs
 from workflows.events import EventHub, EventStore
-from workflows.farm_client import FarmError
+from workflows.farm_client import FarmBusy, FarmError
 from workflows.fault_ledger import fault_ledger
 from workflows.live import LiveSampler
 from workflows.runner import ScenarioError, load_scenario
@@ -142,6 +142,9 @@ class Console:
             clients = [farms.client(service)] if service else list(farms.by_url().values())
             for client in clients:
                 await client.set_chaos(level, service)
+        except FarmBusy as exc:
+            # Chaos belongs to the run holding the farm's lease (farm/README.md "Farm lease").
+            raise HTTPException(409, f"{exc}; stop that run to change its chaos") from None
         except FarmError as exc:
             if " 404" in str(exc) or "unknown_service" in str(exc):
                 raise HTTPException(404, f"the farm has no service {service!r}") from None
