@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from farm.admin import FarmError, admin, json_response, public
+from farm.admin_openapi import complete
 from farm.bodycap import capped
 from farm.credentials import write_private
 from farm.dataplane import (
@@ -73,6 +74,14 @@ class FarmApp(FastAPI):
             if scope["path"].startswith("/admin"):
                 send = self._with_identity(send)
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document completed with the statuses and shapes really answered
+        (``farm/admin_openapi.py``); data routes: ``{base_path}/openapi.json``."""
+        if self.openapi_schema is None:
+            complete(super().openapi())
+        assert self.openapi_schema is not None
+        return self.openapi_schema
 
     def _with_identity(self, send: Send) -> Send:
         farm = self.farm

@@ -82,7 +82,7 @@ class DataPlane:
         farm = self.farm
         seen = _Answer(send)
         try:
-            await self._answer(scope, receive, seen, match, started)
+            await self._handle(scope, receive, seen, match, started)
         except InjectedNetworkFault:
             seen.cut = True
             raise
@@ -100,7 +100,7 @@ class DataPlane:
                 seen.transport_fault(call),
             )
 
-    async def _answer(
+    async def _handle(
         self, scope: Scope, receive: Receive, seen: _Answer, match: RouteMatch, started: float
     ) -> None:
         farm = self.farm
@@ -122,7 +122,7 @@ class DataPlane:
             if declared is not None:  # refused before one byte of the body is read
                 status, refusal = declared
                 reply = Reply(status, error_body(refusal["error"], refusal["detail"]))
-                await self.send_reply(send, reply, request_id, service.drift.version)
+                await self._answer(send, service, reply, request_id, service.drift.version)
                 return
             body_or_reply = await _read_body(receive)
             if isinstance(body_or_reply, Reply):

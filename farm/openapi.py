@@ -89,6 +89,20 @@ def _kind_schema(kind: str) -> Schema:
 
 def _record(spec: ServiceSpec, resource: str) -> Schema:
     fields = spec.schema_.fields[resource]
+    writable = any(e.method is HttpMethod.POST for e in spec.resource(resource).endpoints)
+    if writable:
+        # The farm stores a POST body as sent (any JSON object, fields of any type): a record
+        # created by a client carries the client's values, so reads promise no field types.
+        return {
+            "type": "object",
+            "properties": {
+                name: {"description": f"{kind} (as the creating client sent it)"}
+                if kind != "id"
+                else {"type": "string"}
+                for name, kind in fields.items()
+            },
+            "required": ["id"],
+        }
     return {
         "type": "object",
         "properties": {name: _kind_schema(kind) for name, kind in fields.items()},

@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from farm.bodycap import BodyCapMiddleware
 from farm.loader import DEFAULT_CONFIG_DIR, SpecLoadError, load_specs
@@ -39,6 +40,7 @@ from workflows.backend_models import (
     ScenarioRequest,
     WorkflowRequest,
 )
+from workflows.backend_openapi import complete as complete_openapi
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.descriptors import DescriptorError, descriptor_for
 from workflows.farm_client import FarmError, FarmSet
@@ -394,6 +396,10 @@ def create_app(settings: BackendSettings) -> FastAPI:
 
     app = FastAPI(title="AAM Gauntlet backend", lifespan=lifespan)
     app.add_middleware(BodyCapMiddleware, limit=MAX_BODY_BYTES)
+    app.openapi = complete_openapi(  # type: ignore[method-assign]
+        app.openapi,
+        lambda method, path: (method, path) in OPEN_ENDPOINTS or is_open_path(method, path),
+    )
     app.state.backend = backend
     app.state.backend_token = token
     console = mount_console(app, backend)  # the web console: workflows/console_api.py
@@ -425,8 +431,10 @@ def create_app(settings: BackendSettings) -> FastAPI:
             {"error": "invalid_request", "detail": "; ".join(parts)}, status_code=422
         )
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's class, not FastAPI's subclass: FastAPI's own refusals (a body it cannot parse,
+    # an unknown path) must come out in the same {"error", "detail"} shape.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"error": _error_name(exc.status_code), "detail": exc.detail},
             status_code=exc.status_code,
