@@ -391,7 +391,7 @@ class ConnectorInstance:
 
     def _resource_lookup_field(self, path: str) -> str | None:
         where = self.guard.route(path)
-        return self.spec.resource(where[0]).lookup_field if where is not None else None
+        return self.descriptor.resources[where[0]].lookup_field if where is not None else None
 
     async def _dead_letter(
         self, path: str, body: dict[str, Any], key: str | None, exc: AamError, wanted: bool
