@@ -39,6 +39,7 @@ from aam.idempotency import IdempotencyStore, derive_key, random_key, request_ha
 from aam.intents import DONE, FAILED, PARKED, WriteIntents
 from aam.metrics import ConnectorMetrics, attempt_result
 from aam.outcome import Failure, Found, classify_status
+from aam.pagination import MAX_RESTARTS, cursor_expired, link_next
 from aam.policy import RatePolicy
 from aam.profile import AamProfile, Defence
 from aam.ratelimit import AdaptiveRateLimiter
@@ -49,6 +50,7 @@ from aam.transport import (
     NetworkProfile,
     RawResponse,
     TransportFailure,
+    is_rate_limit,
     make_transport,
 )
 
@@ -153,11 +155,20 @@ class ConnectorInstance:
         self, path: str, params: Any = None, *, require: Iterable[str] | None = None
     ) -> Any:
         """GET ``path``; the decoded body with records normalised to v1 field names."""
+        return await self._get(path, params, require, page=False)
+
+    async def _get(
+        self, path: str, params: Any, require: Iterable[str] | None, *, page: bool
+    ) -> Any:
+        """GET; with ``page``, a bare-array page (``Link`` pagination) becomes
+        ``{"data": [...], "next": <the Link rel=next>}`` before the drift guard sees it."""
         started = time.perf_counter()
         try:
             outcome = await self._call("GET", path, params, None, None, write_retry_ok=True)
             assert isinstance(outcome, RawResponse)
             body = self._decode(outcome)
+            if page and isinstance(body, list):
+                body = {"data": body, "next": link_next(outcome.headers.get("link"))}
             events: list[DriftEvent] = []
             try:
                 body = self.guard.normalise_body(
@@ -174,13 +185,24 @@ class ConnectorInstance:
     async def paginate(
         self, path: str, params: Any = None, *, require: Iterable[str] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every record of a collection, following ``next`` links."""
+        """Yield every record of a collection once, following ``next`` links (or ``Link``
+        headers). Records that appear twice (a newest-first listing shifted by new records)
+        are yielded once; an expired cursor restarts the scan (at most ``MAX_RESTARTS``)."""
         next_path: str | None = path
         page_params = params
+        seen: set[Any] = set()
+        restarts = 0
         for _ in range(MAX_PAGES):
             if not next_path:
                 return
-            page = await self.get(next_path, page_params, require=require)
+            try:
+                page = await self._get(next_path, page_params, require, page=True)
+            except ClientError as exc:
+                if next_path == path or restarts >= MAX_RESTARTS or not cursor_expired(exc):
+                    raise
+                restarts += 1
+                next_path, page_params = path, params  # the documented recovery: start over
+                continue
             if not isinstance(page, dict):
                 raise ServerError(
                     f"GET {path}: a page that is not a JSON object",
@@ -188,6 +210,11 @@ class ConnectorInstance:
                     reason="invalid_page",
                 )
             for record in page.get("data") or []:
+                rid = record.get("id") if isinstance(record, dict) else None
+                if rid is not None:
+                    if rid in seen:
+                        continue
+                    seen.add(rid)
                 yield record
             link = page.get("next")
             next_path = self.relative(link) if isinstance(link, str) and link else None
@@ -368,8 +395,8 @@ class ConnectorInstance:
             body = self._decode(outcome)
         except AamError as exc:
             return Failure(exc, retryable=True, maybe_committed=True)
-        records = body.get("data") if isinstance(body, dict) else None
-        if records:
+        records = body.get("data") if isinstance(body, dict) else body
+        if isinstance(records, list) and records:
             return Found(records[0])
         return None
 
@@ -553,7 +580,9 @@ class ConnectorInstance:
         if version is not None and status != 401:
             assert self.lifecycle is not None
             self.lifecycle.on_answer(version)
-        self.limiter.on_response(status, response.headers, sent_at)
+        # A rate limit worded as a 403 (GitHub, Salesforce) paces the limiter like a 429.
+        limited = status == 429 or (status == 403 and is_rate_limit(response))
+        self.limiter.on_response(429 if limited else status, response.headers, sent_at)
         if status < 400:
             self._stats.attempt_latencies.append(latency)
             self._log_attempt(method, path, status, None, retries, key, latency)
@@ -568,7 +597,7 @@ class ConnectorInstance:
             oauth=self.lifecycle is not None,
             idempotency_key=key,
         )
-        if status == 429:
+        if limited:
             self._stats.rate_limited += 1
         self._log_attempt(method, path, status, failure_.error.error_class, retries, key, latency)
         if self._breaker_on:

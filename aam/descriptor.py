@@ -24,9 +24,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _ID = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: Service ids may contain underscores (the seed's ``my_service_mock``).
+_SERVICE = r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
 _PATH = r"^/[A-Za-z0-9_/{}.~-]*$"
 _HEADER = r"^[A-Za-z0-9-]+$"
-_CONNECTOR = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_CONNECTOR = r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class _Model(BaseModel):
@@ -80,7 +82,14 @@ class ResourceDescriptor(_Model):
     collection: str | None = Field(default=None, pattern=_PATH)
     item: str | None = Field(default=None, pattern=_PATH)
     lookup_field: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
-    pagination: Literal["cursor", "page"] | None = None
+    #: ``link``: a bare JSON array per page, the next page in the ``Link`` header (GitHub).
+    pagination: Literal["cursor", "page", "offset", "link"] | None = None
+    #: Listing order, when the provider documents it (v1 extra).
+    order: Literal["oldest_first", "newest_first"] | None = None
+    #: How long a cursor stays valid and what an expired one answers (v1 extra, documented
+    #: by providers whose cursors expire).
+    cursor_ttl_seconds: float | None = Field(default=None, gt=0)
+    cursor_expired_status: int | None = Field(default=None, ge=400, le=499)
     #: Version-1 field name -> kind (``id``, ``string``, ``amount``, ``integer``, ... ``ref:x``).
     fields: dict[str, str] = Field(default_factory=dict)
     #: Methods the collection path takes (v1 extra; default: GET only).
@@ -99,13 +108,16 @@ class ConnectorDescriptor(_Model):
     """Everything one connector is told: public facts and one tenant's credentials."""
 
     connector_id: str = Field(pattern=_CONNECTOR)
-    service: str = Field(pattern=_ID, max_length=63)
+    service: str = Field(pattern=_SERVICE, max_length=63)
     tenant: str = Field(pattern=_ID, max_length=63)
     base_url: str = Field(pattern=r"^https?://[^\s?#]+$", max_length=2000)
     auth: Auth = Field(default_factory=NoAuth)
     rate_limit: PublishedRateLimit | None = None
     idempotency: IdempotencySupport = Field(default_factory=IdempotencySupport)
     resources: dict[str, ResourceDescriptor] = Field(default_factory=dict)
+    #: The status a rate limit answers with (v1 extra): 429, or 403 for providers that say so
+    #: in their documentation (GitHub secondary limits, Salesforce REQUEST_LIMIT_EXCEEDED).
+    rate_limit_status: Literal[429, 403] = 429
 
     @model_validator(mode="after")
     def _consistent(self) -> ConnectorDescriptor:

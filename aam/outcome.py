@@ -19,7 +19,7 @@ from aam.errors import (
     ServerError,
 )
 from aam.ratelimit import parse_retry_after
-from aam.transport import RawResponse, error_code
+from aam.transport import RawResponse, error_code, is_rate_limit
 
 
 @dataclass
@@ -51,7 +51,8 @@ def classify_status(
     """Classify a 4xx/5xx answer.
 
     401 with an OAuth2 token is ``auth_expired`` (the caller may refresh once); 401 otherwise
-    and 403 are ``invalid_creds``; 429 is ``rate_limit`` (never processed, so always safe to
+    and 403 are ``invalid_creds``; 429 (and a 403 that is a rate limit, as GitHub and Salesforce
+    send) is ``rate_limit`` (never processed, so always safe to
     send again); 5xx is ``server_error`` (maybe committed); 409 ``idempotency_key_in_flight``
     means "ask again shortly"; any other 4xx is a final ``client_error``.
     """
@@ -64,9 +65,9 @@ def classify_status(
             error: AamError = AuthExpired(f"{where}: token refused ({reason})", **kw)
             return Failure(error, False, False, auth_version=token_version)
         return Failure(InvalidCredentials(f"{where}: credentials refused", **kw), False, False)
-    if status == 403:
+    if status == 403 and not is_rate_limit(response):
         return Failure(InvalidCredentials(f"{where}: forbidden ({reason})", **kw), False, False)
-    if status == 429:
+    if status in (403, 429):
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         error = RateLimited(f"{where}: rate limited", retry_after=retry_after, **kw)
         return Failure(error, True, False, retry_after=retry_after)

@@ -84,16 +84,42 @@ class HttpTransport(Protocol):
 
 
 def error_code(response: RawResponse) -> str | None:
-    """The ``error`` field of a JSON error body (``{"error": "invalid_token", ...}``), if any."""
+    """The machine-readable code of an error body, in the shapes providers use: ``{"error":
+    "invalid_token"}``, Stripe's ``{"error": {"code"}}``, HubSpot's ``{"subCategory"}``,
+    Salesforce's ``[{"errorCode"}]`` (lower-cased). ``None`` when there is none."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return None
+    code: Any = None
     if isinstance(body, dict):
         code = body.get("error")
-        if isinstance(code, str):
-            return code[:80]
-    return None
+        if isinstance(code, dict):
+            code = code.get("code") or code.get("type")
+        if not isinstance(code, str):
+            code = body.get("subCategory")
+    elif isinstance(body, list) and body and isinstance(body[0], dict):
+        code = body[0].get("errorCode")
+        code = code.lower() if isinstance(code, str) else None
+    return code[:80] if isinstance(code, str) else None
+
+
+#: Words that mark a 403 as a rate limit (GitHub secondary limits, Salesforce).
+_LIMIT_WORDS = (b"rate limit", b"limit exceeded", b"limit_exceeded", b"rate_limit")
+
+
+def is_rate_limit(response: RawResponse) -> bool:
+    """A 429, or a 403 that is a rate limit as GitHub and Salesforce word it: the body says so
+    ("secondary rate limit", ``REQUEST_LIMIT_EXCEEDED``) or ``X-RateLimit-Remaining`` is 0. A
+    ``Retry-After`` alone does not make a 403 a rate limit."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        return True
+    text = response.content[:2000].lower()
+    return any(word in text for word in _LIMIT_WORDS)
 
 
 def make_transport(base_url: str, network: NetworkProfile) -> HttpTransport:

@@ -235,3 +235,14 @@ def test_the_shorthands_still_name_what_is_wrong(
     spec, problems = load_spec_file(_write(tmp_path, SEED_001_EXAMPLE.replace(*change)))
     assert spec is None
     assert any(expected in f"{p.field}: {p.message}" for p in problems), problems
+
+
+def test_the_annotated_example_in_the_farm_readme_validates() -> None:
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "farm" / "README.md").read_text()
+    section = readme.split("## The service spec format")[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = ServiceSpec.model_validate(yaml.safe_load(block))
+    assert spec.id == "my_service_mock" and spec.k8s_name == "my-service-mock"
+    assert spec.living is not None and spec.dialect.rate_limit_status == 403

@@ -57,6 +57,12 @@ class GroundTruth:
             self._cache[key] = out
         return self._cache[key]
 
+    async def versions(
+        self, service: str, resource: str, tenant: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every version of the records that changed so far (never cached: data is living)."""
+        return await self._farm.record_versions(service, resource, tenant)
+
 
 @dataclass
 class CallFigures:

@@ -40,13 +40,26 @@ def _resource(spec: ServiceSpec, name: str) -> ResourceDescriptor:
             collection = endpoint.path
             methods.append(endpoint.method.value)
             paginated = paginated or (endpoint.paginated and endpoint.method is HttpMethod.GET)
+    fields = dict(spec.schema_.fields[name])
+    living = spec.living
+    if living is not None:
+        # Documented like any field: records carry a version and when it was last changed.
+        fields.setdefault("version", "integer")
+        fields.setdefault("updated_at", "datetime")
     return ResourceDescriptor(
         collection=collection,
         item=item,
         lookup_field=resource.lookup_field,
-        pagination=resource.pagination.style.value if paginated else None,
-        fields=dict(spec.schema_.fields[name]),
+        pagination=resource.pagination.style.value if paginated else None,  # type: ignore[arg-type]
+        fields=fields,
         collection_methods=sorted(set(methods)) or ["GET"],  # type: ignore[arg-type]
+        order=living.order.value if living is not None and paginated else None,  # type: ignore[arg-type]
+        cursor_ttl_seconds=living.cursor_ttl_seconds if living is not None else None,
+        cursor_expired_status=(
+            living.cursor_expired_status
+            if living is not None and living.cursor_ttl_seconds is not None
+            else None
+        ),
     )
 
 
@@ -99,6 +112,7 @@ def descriptor_for(
         ),
         idempotency=IdempotencySupport(supported=spec.idempotency.supported),
         resources={r.name: _resource(spec, r.name) for r in spec.resources},
+        rate_limit_status=spec.dialect.rate_limit_status,
     )
 
 

@@ -156,6 +156,19 @@ class FarmClient:
             raise FarmError(f"farm {self.url}: /admin/records answered no record list")
         return records
 
+    async def record_versions(
+        self, service: str, resource: str, tenant: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every version of every record that changed during the run (living data): record id
+        -> ``[{"version", "since", "record"}, ...]`` oldest first."""
+        data = await self._call(
+            "GET", f"/admin/records/{service}/{resource}/versions", params={"tenant": tenant}
+        )
+        changed = data.get("records", {}) if isinstance(data, dict) else None
+        if not isinstance(changed, dict):
+            raise FarmError(f"farm {self.url}: /admin/records/.../versions answered no records")
+        return changed
+
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
     try:

@@ -215,24 +215,44 @@ async def drift_sensitive_read(
     limit = max(1, int(pages)) * chosen.pagination.page_size
     checked = mismatched = seen = 0
     path = connector.collection_path(chosen)
+    later: list[tuple[str, Any, Any]] = []  # records whose version the cached truth predates
     async for record in connector.paginate(path, require=["id", fld], max_records=limit):
         seen += 1
-        canonical = truth.get(str(record.get("id")))
+        rid = str(record.get("id"))
+        canonical = truth.get(rid)
         if canonical is not None and fld in canonical:
-            checked += 1
-            # counted as we go: a page that fails later must not hide the values already checked
-            connector.journal.drift_values_checked += 1
-            got = record.get(fld, _MISSING)
-            if not _values_equal(canonical[fld], got):
-                mismatched += 1
-                connector.journal.mismatch(
-                    DriftMismatch(
-                        connector.id, chosen.name, str(record.get("id")), fld, canonical[fld], got
-                    )
-                )
+            version = record.get("version")
+            if version is not None and version != canonical.get("version"):
+                later.append((rid, version, record.get(fld, _MISSING)))
+            else:
+                checked += 1
+                # counted as we go: a page that fails later must not hide the values checked
+                connector.journal.drift_values_checked += 1
+                mismatched += _compare(connector, chosen.name, rid, fld, canonical[fld],
+                                       record.get(fld, _MISSING))  # fmt: skip
         if seen >= limit:
             break
+    if later:
+        # Living data: the record changed since the truth was fetched; compare with the very
+        # version the AAM returned, from the farm's version history.
+        history = await connector.truth.versions(connector.service, chosen.name, connector.tenant)
+        for rid, version, got in later:
+            match = next((v for v in history.get(rid, []) if v.get("version") == version), None)
+            expected = (match or {}).get("record", {}).get(fld, _MISSING)
+            checked += 1
+            connector.journal.drift_values_checked += 1
+            mismatched += _compare(connector, chosen.name, rid, fld, expected, got)
     return {"checked": checked, "mismatched": mismatched}
+
+
+def _compare(
+    connector: ConnectorHandle, resource: str, rid: str, fld: str, expected: Any, got: Any
+) -> int:
+    """1 (and a journal entry) when ``got`` is not the ground truth's ``expected``."""
+    if _values_equal(expected, got):
+        return 0
+    connector.journal.mismatch(DriftMismatch(connector.id, resource, rid, fld, expected, got))
+    return 1
 
 
 def _pick(connector: ConnectorHandle, candidates: list[Any], name: str | None, what: str) -> Any:
