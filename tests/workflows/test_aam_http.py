@@ -115,7 +115,10 @@ async def test_the_reference_aam_gets_the_same_verdict_in_process_and_over_http(
     local = await _runs(tmp_path / "local", mode, None, "full", token)
     with aam_server(tmp_path / "aam", token) as url:
         remote = await _runs(tmp_path / "remote", mode, url, "full", token)
-    assert local.verdict == remote.verdict == "PASSED", (local.invariants, remote.invariants)
+    assert local.verdict == remote.verdict == "PASSED", (
+        [(i.name, i.detail) for i in local.invariants if not i.passed],
+        [(i.name, i.detail) for i in remote.invariants if not i.passed],
+    )
     assert local.failed_invariants() == remote.failed_invariants() == []
     assert remote.profile == "external"
     assert remote.totals()["successes"] > 0
