@@ -178,11 +178,23 @@ class Console:
         self.timers.tasks[scope] = asyncio.create_task(fire(), name=f"chaos-auto-off:{scope}")
         self.timers.due[scope] = round(time.time() + seconds, 3)
 
+    def last_verdict(self, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The ``verdict`` event of the most recent finished run (a new page starts with it)."""
+        from workflows.live import verdict_payload
+
+        done = next((r for r in runs if r.get("status") == "done"), None)
+        row = self.backend.history.get(done["id"]) if done else None
+        if not row or not row.get("scorecard"):
+            return None
+        return verdict_payload(row["id"], row["scorecard"])
+
     def hello(self) -> dict[str, Any]:
+        runs = self.backend.history.list(20)
         return {
             "last_tick": self.sampler.last,
             "running": self.running_id(),
-            "runs": self.backend.history.list(20),
+            "verdict": self.last_verdict(runs),
+            "runs": runs,
             "timers": self.timers.view(),
             "invariants": self.invariants,
         }

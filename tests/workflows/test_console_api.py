@@ -242,6 +242,10 @@ async def test_a_run_is_streamed_stored_and_reported(console: httpx.AsyncClient)
     assert verdict["run_id"] == run_id and verdict["verdict"] in ("PASSED", "FAILED")
     assert {i["status"] for i in verdict["invariants"]} <= {"pass", "fail", "not_exercised"}
 
+    # A page opened after the run starts with its verdict.
+    hello = (await next_events(console, {"hello"}))[0][1]
+    assert hello["running"] is None and hello["verdict"]["run_id"] == run_id
+
     stored = (await console.get(f"/api/runs/{run_id}/events")).json()["events"]
     kinds = [e["kind"] for e in stored]
     assert "run" in kinds and "verdict" in kinds and kinds.count("tick") >= 2

@@ -61,9 +61,11 @@ export function ChaosPanel() {
       <h3>Chaos</h3>
       <p className="muted" data-testid="chaos-status" data-level={chaos?.level ?? ""}>
         farm: <Tag size="sm" type={TAG[chaos?.level ?? ''] ?? 'gray'} data-testid="chaos-farm-level">{chaos?.level ?? 'unknown'}</Tag>
+      </p>
+      <p className="chaos-services">
         {services.map((s) => (
-          <span key={s} style={{ marginRight: 4 }} data-testid={`chaos-service-${s}`} data-level={chaos?.services[s]}>
-            {s}: <b>{chaos?.services[s] ?? '?'}</b>
+          <span key={s} className="chaos-chip" data-testid={`chaos-service-${s}`} data-level={chaos?.services[s]}>
+            {s} <b>{chaos?.services[s] ?? '?'}</b>
           </span>
         ))}
       </p>

@@ -85,6 +85,16 @@ describe('LiveStore', () => {
   });
 });
 
+describe('LiveStore hello after a run', () => {
+  it('starts with the last verdict when nothing runs', () => {
+    const store = new LiveStore();
+    const verdict = { run_id: 'r9', verdict: 'FAILED', invariants: [{ name: 'bounded_dlq', status: 'fail', detail: '' }], totals: {}, dlq: {} };
+    store.handle({ event: 'hello', bytes: 1, data: { runs: [], timers: {}, invariants: [], last_tick: null, running: null, verdict } });
+    expect(store.verdict?.verdict).toBe('FAILED');
+    expect(store.runId).toBe('r9');
+  });
+});
+
 describe('queueDraw', () => {
   it('draws each chart once with its latest data, spread over frames', async () => {
     const { queueDraw, pendingDraws } = await import('./drawQueue');

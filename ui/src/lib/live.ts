@@ -92,6 +92,11 @@ export class LiveStore {
         if (d.running) {
           this.runId = d.running;
           void this.backfill(d.running).catch(() => undefined);
+        } else if (d.verdict) {
+          // Nothing running: show the last run as it ended (its verdict and its charts).
+          this.verdict = d.verdict as Verdict;
+          this.runId = d.verdict.run_id;
+          void this.backfill(d.verdict.run_id).catch(() => undefined);
         }
         break;
       case 'tick':
