@@ -4,7 +4,8 @@
 response an idempotent replay answers with); :func:`restore` puts a previous process's epoch back
 in memory at start-up: the ledger (same sequence numbers), the created records (same ids), the
 idempotency keys still within their TTL, and the fault counts. Counters in ``/admin/status``,
-tokens, buckets, leases and the drift clock are per process and start afresh.
+tokens, buckets, leases, the drift clock and living data (updates, other users' records) are per
+process and start afresh.
 """
 
 from __future__ import annotations

@@ -504,11 +504,14 @@ def create_app(settings: BackendSettings) -> FastAPI:
         profiles: str = Query("naive,sdk-default,full", pattern=r"^[a-z_,-]+$"),
         duration_seconds: float | None = Query(None, gt=0, le=3600),
     ) -> dict[str, Any]:
-        req = ScenarioRequest(
-            scenario=mode,
-            profiles=[p for p in profiles.split(",") if p],
-            duration_seconds=duration_seconds,
-        )
+        try:
+            req = ScenarioRequest(
+                scenario=mode,
+                profiles=[p for p in profiles.split(",") if p],
+                duration_seconds=duration_seconds,
+            )
+        except ValidationError as exc:  # e.g. profiles=",,": no profile at all
+            raise HTTPException(422, _validation_reason("query", exc)) from None
         records = backend.start_runs(req)
         return {"run_id": records[0].id, "run_ids": [r.id for r in records]}
 

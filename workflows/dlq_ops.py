@@ -102,6 +102,7 @@ async def replay_entries(
     )
     try:
         await leases.acquire()
+        leases.start_renewing()
         report = await mesh.dlq.replay()
         if dataclasses.is_dataclass(report) and not isinstance(report, type):
             return dataclasses.asdict(report)

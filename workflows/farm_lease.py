@@ -77,7 +77,12 @@ class FarmLeases:
         """Note each farm's boot id and epoch (call right after the run's own reset)."""
         for client in self.clients:
             self.baseline[client.url] = dict(client.identity)
-        self._renewer = asyncio.create_task(self._renew(), name="farm-lease-renewal")
+        self.start_renewing()
+
+    def start_renewing(self) -> None:
+        """Renew the leases in the background until :meth:`release`."""
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew(), name="farm-lease-renewal")
 
     async def _renew(self) -> None:
         while True:

@@ -90,3 +90,9 @@ async def test_aam_state_files_are_0600_in_0700(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
     for path in state.iterdir():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+async def test_a_demo_run_with_no_profile_is_422(backend: httpx.AsyncClient) -> None:
+    # Found by the fuzz (test_wf_fuzz.py): profiles=",," named no profile and raised a 500.
+    r = await backend.post("/demo/run_scenario", params={"profiles": ",,"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
