@@ -235,8 +235,14 @@ def namespace(
     """A fresh namespace whose operator pods the process node runs; deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     api = control_plane.api()
+    # "restricted": the Pod Security Standard deploy/kind/namespace.yaml says every pod meets.
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
     api.create(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
     )
     node.namespaces.add(name)
     try:

@@ -231,6 +231,9 @@ class ControlPlane:
                 f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
                 "--authorization-mode=RBAC",
+                # On top of the defaults (PodSecurity, ServiceAccount, ...): blockOwnerDeletion
+                # needs permission on the owner (OpenShift enables this one by default).
+                "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
                 f"--service-account-issuer={self.server}",
                 f"--service-account-key-file={pki.sa_public}",
                 f"--service-account-signing-key-file={pki.sa_private}",

@@ -87,6 +87,9 @@ def test_deploy_kind_applies_server_side(applied: Applied, control_plane: Contro
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]
         assert f"{meta['name']} serverside-applied" in applied.deploy.stdout, (kind, meta)
+    # Namespace gauntlet warns at "restricted": the server checked every pod template.
+    assert "would violate PodSecurity" not in applied.deploy.stderr, applied.deploy.stderr
+    assert "Warning" not in applied.deploy.stderr, applied.deploy.stderr
     operator = api.get(
         f"/apis/apps/v1/namespaces/{OPERATOR_NAMESPACE}/deployments/gauntlet-operator"
     )
