@@ -217,8 +217,16 @@ def operator(control_plane: ControlPlane, applied: Applied) -> Iterator[Operator
 @pytest.fixture(scope="session")
 def node(control_plane: ControlPlane) -> Iterator[ProcessNode]:
     started = ProcessNode(control_plane.api(), control_plane.root.parent / "node").start()
+    api = control_plane.api()
     try:
         yield started
+        for name in sorted(started.namespaces):
+            wait_for(
+                f"namespace {name} to go",
+                lambda name=name: _gone(api, f"/api/v1/namespaces/{name}"),
+                timeout=180,
+            )
+        assert started.errors == [], "the process node hit errors"
     finally:
         started.stop()
 
@@ -248,15 +256,10 @@ def namespace(
     try:
         yield name
     finally:
+        # The namespace controller and the garbage collector take it down; the node keeps
+        # serving it (confirming pod deletions) until the session's end checks it is gone.
         with contextlib.suppress(ApiError):
             api.delete(f"/api/v1/namespaces/{name}")
-        # The node keeps serving the namespace until its pods are gone (it confirms deletions).
-        wait_for(
-            f"namespace {name} to go",
-            lambda: _gone(api, f"/api/v1/namespaces/{name}"),
-            timeout=120,
-        )
-        node.namespaces.discard(name)
 
 
 def _gone(api: KubeApi, path: str) -> bool:

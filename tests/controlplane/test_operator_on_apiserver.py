@@ -165,9 +165,20 @@ def operator_calls(control_plane: ControlPlane, **match: str) -> list[dict[str, 
 def assert_verdict_consistent(api: KubeApi, namespace: str, name: str, status: dict[str, Any]):
     """Job condition, pod termination message and scenario status all say the same thing."""
     assert status["phase"] in ("Passed", "Failed"), status
-    (job,) = [
-        j for j in runner_jobs(api, namespace, name) if j["metadata"]["name"] == status["jobName"]
-    ]
+    # The operator may read the verdict at SuccessCriteriaMet/FailureTarget (the Job
+    # controller's interim conditions, pod already terminated); the Job's end follows.
+    job = wait_for(
+        f"Job {status['jobName']} Complete or Failed",
+        lambda: next(
+            (
+                j
+                for j in runner_jobs(api, namespace, name)
+                if j["metadata"]["name"] == status["jobName"] and job_condition(j)
+            ),
+            None,
+        ),
+        timeout=RUN_TIMEOUT,
+    )
     assert job_condition(job) == ("Complete" if status["phase"] == "Passed" else "Failed")
     pods = api.list(f"/api/v1/namespaces/{namespace}/pods", {"job-name": status["jobName"]})
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
@@ -232,6 +243,89 @@ def test_synthetic_service_becomes_a_ready_farm_through_the_real_controllers(
         str(status["schemaVersion"]),
         "True",
     ]
+
+
+def test_a_service_spec_change_rolls_the_farm_pod(
+    namespace: str,
+    operator: Operator,
+    node: ProcessNode,
+    admin: KubeApi,
+    control_plane: ControlPlane,
+) -> None:
+    create_service(admin, namespace)
+    wait_service_ready(admin, namespace)
+    farm = names.farm_name("stripe")
+    deployments = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    (old_pod,) = admin.list(pods)
+    admin.patch(f"{services_path(namespace)}/stripe", {"spec": {"rate_limit": {"max_rps": 7}}})
+
+    def rolled() -> dict[str, Any] | None:
+        service = find(admin, f"{services_path(namespace)}/stripe") or {}
+        status = service.get("status") or {}
+        live = [p for p in admin.list(pods) if not p["metadata"].get("deletionTimestamp")]
+        fresh = [p for p in live if p["metadata"]["uid"] != old_pod["metadata"]["uid"]]
+        if (
+            status.get("rateLimitRps") == 7
+            and ready_condition(service).get("status") == "True"
+            and len(live) == 1
+            and fresh
+            and ready_condition(fresh[0]).get("status") == "True"
+        ):
+            return service
+        return None
+
+    service = wait_for("the farm rolled to the new spec", rolled, timeout=RUN_TIMEOUT)
+    assert service["status"]["observedGeneration"] == 2
+    deployment = admin.get(f"{deployments}/{farm}")
+    assert deployment["metadata"]["generation"] == 2
+    # The new pod serves the new spec file (read from the ConfigMap the operator patched).
+    (pod,) = [p for p in admin.list(pods) if not p["metadata"].get("deletionTimestamp")]
+    configmap = admin.get(f"/api/v1/namespaces/{namespace}/configmaps/{farm}")
+    assert yaml.safe_load(configmap["data"]["stripe.yaml"])["rate_limit"]["max_rps"] == 7
+    replicasets = owned_by(
+        admin, f"/apis/apps/v1/namespaces/{namespace}/replicasets", deployment["metadata"]["uid"]
+    )
+    assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, 1]
+    assert pod["metadata"]["uid"] != old_pod["metadata"]["uid"]
+
+
+def test_the_longest_names_the_crds_allow_give_valid_children(
+    namespace: str,
+    operator: Operator,
+    node: ProcessNode,
+    admin: KubeApi,
+    control_plane: ControlPlane,
+) -> None:
+    """56-character service and 63-character scenario names: every child name and label fits."""
+    service_name = "s" * 56
+    body = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.SERVICE_KIND,
+        "metadata": {"name": service_name},
+        "spec": {**STRIPE["spec"], "replicas": 1},
+    }
+    admin.create(services_path(namespace), body)
+    wait_for(
+        "the long-named farm Ready",
+        lambda: (
+            ready_condition(find(admin, f"{services_path(namespace)}/{service_name}")).get("status")
+            == "True"
+        ),
+        timeout=RUN_TIMEOUT,
+    )
+    scenario_name = "g" * 63
+    create_scenario(admin, namespace, scenario_name)
+    status = wait_phase(admin, namespace, scenario_name, FINISHED)
+    assert len(status["jobName"]) <= 63
+    assert_verdict_consistent(admin, namespace, scenario_name, status)
+    too_long = {**body, "metadata": {"name": "s" * 57}}
+    try:
+        admin.create(services_path(namespace), too_long)
+    except ApiError as exc:
+        assert exc.status == 422 and "metadata.name" in exc.message
+    else:
+        raise AssertionError("a 57-character SyntheticService name was accepted")
 
 
 # --- GauntletScenario ---------------------------------------------------------------------
