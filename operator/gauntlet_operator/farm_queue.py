@@ -8,7 +8,8 @@ are free, in creation order among the scenarios queued for the same farms.
 A farm is in use by:
 
 - a runner Job that has not finished and mounts the farm's ConfigMap (whatever made it: a
-  superseded generation or a deleted scenario's Job still runs until it is gone), or
+  deleted scenario's Job still runs until it is gone; the scenario's own previous generation,
+  deleted in the foreground, is there until its pod has stopped), or
 - a scenario that claimed it and whose Job does not exist yet: ``phase: Pending`` with
   ``status.jobName`` for its current generation. The operator writes the claim before it
   creates the Job, under one lock, so the claim covers the moment between the two (and an
@@ -32,8 +33,15 @@ class Blocker:
     scenario: str
     farm: str
     running: bool  # True: its run uses the farm; False: it was queued for the farm earlier
+    #: The scenario's own superseded run (this Job), still stopping.
+    superseded_job: str | None = None
 
     def message(self) -> str:
+        if self.superseded_job:
+            return (
+                f"Queued behind GauntletScenario {self.scenario}: its previous generation's run "
+                f"(Job {self.superseded_job}) is still stopping on farm {self.farm}"
+            )
         why = "its run is using" if self.running else "it was queued earlier for"
         return (
             f"Queued behind GauntletScenario {self.scenario}: {why} farm {self.farm} "
@@ -81,9 +89,13 @@ def blocker(
     by_name = {(j.get("metadata") or {}).get("name"): j for j in jobs}
     for job in sorted(jobs, key=lambda j: str((j.get("metadata") or {}).get("name"))):
         owner = ((job.get("metadata") or {}).get("labels") or {}).get(names.LABEL_SCENARIO)
-        if owner == me or job_finished(job):
-            continue  # our own older generation is being superseded
+        if job_finished(job):
+            continue
         shared = sorted(job_farms(job) & farms.keys())
+        if shared and owner == me:
+            # Our own older generation (deleted in the foreground): its pod may still run.
+            name = str((job.get("metadata") or {}).get("name"))
+            return Blocker(str(owner), farms[shared[0]], running=True, superseded_job=name)
         if shared:
             return Blocker(str(owner), farms[shared[0]], running=True)
     mine = _order(scenario)

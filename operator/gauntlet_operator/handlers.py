@@ -328,6 +328,8 @@ def launch_scenario(
         # This generation's Job, if it exists, is adopted: it holds its farms already.
         created = _existing_job(api, job)
         if not created:
+            # Older generations go first; the queue then waits until their pods are gone.
+            _supersede_older_runs(api, name, namespace, generation)
             waiting = farm_queue.blocker(
                 body,
                 farms,
@@ -358,7 +360,6 @@ def launch_scenario(
                     api.patch(f"{path}/status", {"status": queued.to_patch()})
                 logger.info(message)
                 raise kopf.TemporaryError(message, delay=QUEUED_RETRY_DELAY)
-        _supersede_older_runs(api, name, namespace, generation)
         if not launched:
             # Written before the Job exists, so every event of the Job finds its scenario
             # expecting it, nothing written later can overtake the Job's progress, and other
@@ -412,9 +413,15 @@ def _supersede_older_runs(
     )
     for job in jobs:
         labels = job["metadata"].get("labels") or {}
-        if labels.get(names.LABEL_GENERATION) != str(generation):
+        stopping = bool(job["metadata"].get("deletionTimestamp"))
+        if labels.get(names.LABEL_GENERATION) != str(generation) and not stopping:
             try:
-                api.delete(object_path("batch/v1", "jobs", namespace, job["metadata"]["name"]))
+                # Foreground: the Job stays (deletionTimestamp set) until its pod is gone, so
+                # the farm queue sees the old run until it has really stopped.
+                api.delete(
+                    object_path("batch/v1", "jobs", namespace, job["metadata"]["name"]),
+                    propagation="Foreground",
+                )
             except ApiError as exc:
                 if exc.status != 404:
                     raise

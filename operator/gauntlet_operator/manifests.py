@@ -277,6 +277,10 @@ def runner_command(service_urls: Mapping[str, str]) -> list[str]:
         "/tmp/scorecard.json",
         "--state-dir",
         f"{STATE_DIR}/runner",
+        # The operator queues runs per farm; a lease left by a runner that was killed (it
+        # lapses within 30 s) or held by a run outside the cluster is waited for, not an ERROR.
+        # The Job's activeDeadlineSeconds bounds the wait.
+        "--wait",
     ]
     return command
 

@@ -397,6 +397,19 @@ def test_a_new_spec_generation_replaces_the_running_job(
     assert status["jobName"] == names.runner_job_name("evolving", 2) != first["jobName"]
     assert_verdict_consistent(admin, namespace, "evolving", status)
     assert status["scorecard"]["seed"] == 4
+    # The two runs never shared the farm: generation 2's Job was created only after the node
+    # had stopped generation 1's runner (its grace-0 pod deletion, as a kubelet confirms).
+    stopped = [
+        e["stageTimestamp"]
+        for e in control_plane.audit_events()
+        if e["verb"] == "delete"
+        and e["user"]["username"] == "gauntlet-test-admin"
+        and (e.get("objectRef") or {}).get("resource") == "pods"
+        and (e.get("objectRef") or {}).get("name", "").startswith(first["jobName"] + "-")
+    ]
+    creates = operator_calls(control_plane, verb="create", resource="jobs", namespace=namespace)
+    assert len(creates) == 2 and stopped
+    assert max(stopped) <= creates[1]["requestReceivedTimestamp"]
     # Generation 1's Job was deleted by the operator, its pod and ConfigMap by the collector.
     wait_for(
         "generation 1's Job, pod and ConfigMap to go",

@@ -62,9 +62,14 @@ def test_an_unfinished_job_on_the_same_farm_queues_the_scenario() -> None:
     assert "farm stripe" in found.message()
 
 
-def test_its_own_older_generation_does_not_queue_a_scenario() -> None:
+def test_its_own_older_generation_queues_a_scenario_until_that_run_is_gone() -> None:
     me = scenario("a", "2026-01-01T00:00:02Z")
-    assert blocker(me, STRIPE, [job("a", ["stripe"])], [me]) is None
+    older = job("a", ["stripe"])
+    found = blocker(me, STRIPE, [older], [me])
+    assert found == Blocker("a", "stripe", True, superseded_job=older["metadata"]["name"])
+    assert "previous generation's run" in found.message()
+    assert blocker(me, STRIPE, [job("a", ["stripe"], "Failed")], [me]) is None
+    assert blocker(me, STRIPE, [job("a", ["github"])], [me]) is None  # no shared farm
 
 
 def test_a_claim_without_a_job_yet_holds_the_farm() -> None:

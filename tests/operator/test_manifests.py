@@ -152,6 +152,7 @@ def test_runner_job_runs_the_contract_command_line_once() -> None:
     ]
     assert command[command.index("--termination-log") + 1] == "/dev/termination-log"
     assert command[command.index("--json") + 1] == "/tmp/scorecard.json"
+    assert command[-1] == "--wait"  # a lease left by a killed runner is waited out
     assert runner["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
