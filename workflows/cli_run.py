@@ -164,7 +164,7 @@ async def run_profiles(
     for profile in profiles:
         spec = with_overrides(base, mode=mode, profile=profile, seed=seed, duration=duration)
         run_id = new_run_id()
-        label = EXTERNAL_PROFILE if options.aam_url else spec.profile.label
+        label = EXTERNAL_PROFILE if options.aam_url or spec.aam else spec.profile.label
         history.start(run_id, spec.name, spec.mode.value, label, spec.seed)
         display = LiveDisplay(console, live)
         try:

@@ -164,8 +164,10 @@ class ScenarioRun:
         self.run_id = run_id or new_run_id()
         self.on_progress = on_progress
         self.journal = RunJournal()
+        #: The AAM under test over HTTP: --aam-url, else the scenario's ``aam.url``.
+        self.aam_url = options.aam_url or (spec.aam.url if spec.aam is not None else None)
         #: An AAM reached over HTTP is whatever it is: the scenario's profile does not apply.
-        self.profile_label = EXTERNAL_PROFILE if options.aam_url else spec.profile.label
+        self.profile_label = EXTERNAL_PROFILE if self.aam_url else spec.profile.label
         self.progress = RunProgress(
             run_id=self.run_id,
             scenario=spec.name,
@@ -283,10 +285,10 @@ class ScenarioRun:
 
     async def _open_aam(self) -> AamUnderTest:
         """The AAM under test: over HTTP when ``aam_url`` is set, else the reference in-process."""
-        if self.options.aam_url:
+        if self.aam_url:
             from workflows.aam_http import HttpAam
 
-            return await HttpAam.connect(self.options.aam_url, self.options.aam_token)
+            return await HttpAam.connect(self.aam_url, self.options.aam_token)
         from aam import Mesh
 
         state = self.options.state_dir / "runs" / self.run_id / "aam"

@@ -80,6 +80,24 @@ DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
 }
 
 
+class SecretKeyRef(ScenarioModel):
+    """A key of a Kubernetes Secret in the scenario's namespace."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=253)
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
+
+
+class ExternalAam(ScenarioModel):
+    """An AAM under test served over the HTTP contract (aam/README.md) instead of the reference
+    AAM in the runner; its token comes from ``$GAUNTLET_AAM_TOKEN`` (on Kubernetes: from
+    ``tokenSecretRef``, which the operator puts in the runner Job's environment)."""
+
+    url: str = Field(pattern=r"^https?://[^\s?#]+$", max_length=2000)
+    token_secret_ref: SecretKeyRef | None = Field(default=None, alias="tokenSecretRef")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class ScenarioSpec(ScenarioModel):
     """What to run: chaos mode, for how long, against which services, with which AAM profile."""
 
@@ -94,6 +112,11 @@ class ScenarioSpec(ScenarioModel):
     )
     workflows: list[WorkflowRun] = Field(min_length=1)
     profile: AamProfile = Field(default_factory=AamProfile)
+    aam: ExternalAam | None = Field(
+        default=None,
+        description="test the AAM at this URL (the HTTP contract) instead of the reference AAM "
+        "with 'profile'",
+    )
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     def effective_thresholds(self) -> Thresholds:

@@ -322,6 +322,11 @@ def launch_scenario(
         list(farms),
         validation.plain(body),
         manifests.PodSettings.from_env(),
+        aam_token_secret=(
+            (model.aam.token_secret_ref.name, model.aam.token_secret_ref.key)
+            if model.aam is not None and model.aam.token_secret_ref is not None
+            else None
+        ),
     )
     path = object_path(names.API_VERSION, names.SCENARIO_PLURAL, namespace, name)
     with _launch_lock:

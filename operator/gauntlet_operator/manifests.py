@@ -299,8 +299,13 @@ def runner_job(
     service_configmaps: list[str],
     owner: Manifest,
     pods: PodSettings,
+    aam_token_secret: tuple[str, str] | None = None,
 ) -> Manifest:
-    """The one Job of a scenario generation; its pod's termination message is the summary."""
+    """The one Job of a scenario generation; its pod's termination message is the summary.
+
+    ``aam_token_secret`` (Secret name, key) becomes ``GAUNTLET_AAM_TOKEN`` for an external AAM
+    under test (``spec.aam.tokenSecretRef``); the URL itself is in the mounted scenario file.
+    """
     name = names.runner_job_name(scenario_name, generation)
     labels = runner_labels(scenario_name, generation)
     container = {
@@ -312,6 +317,18 @@ def runner_job(
         + (
             [{"name": "GAUNTLET_PUSHGATEWAY_URL", "value": pods.pushgateway_url}]
             if pods.pushgateway_url
+            else []
+        )
+        + (
+            [
+                {
+                    "name": "GAUNTLET_AAM_TOKEN",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": aam_token_secret[0], "key": aam_token_secret[1]}
+                    },
+                }
+            ]
+            if aam_token_secret
             else []
         ),
         "terminationMessagePath": TERMINATION_LOG,

@@ -222,3 +222,44 @@ def test_no_pod_mounts_a_volume_inside_a_configmap_volume() -> None:
         for outer in (m for m in mounts if m["name"] in read_only):
             for inner in mounts:
                 assert not inner["mountPath"].startswith(outer["mountPath"] + "/")
+
+
+def test_an_external_aam_token_comes_from_its_secret_and_never_as_a_value() -> None:
+    plain = {e["name"] for e in container(runner_job())["env"]}
+    assert "GAUNTLET_AAM_TOKEN" not in plain
+    job = manifests.runner_job(
+        "storm",
+        "ns",
+        3,
+        60,
+        {"stripe": names.farm_url("stripe", "ns")},
+        [names.farm_name("stripe")],
+        {**OWNER, "kind": names.SCENARIO_KIND, "metadata": {"name": "storm", "uid": "u-1"}},
+        PODS,
+        aam_token_secret=("my-aam", "token"),
+    )
+    env = {e["name"]: e for e in container(job)["env"]}
+    ref = env["GAUNTLET_AAM_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "my-aam", "key": "token"}
+    assert "value" not in env["GAUNTLET_AAM_TOKEN"]
+
+
+def test_a_scenario_names_its_external_aam_and_the_secret_of_its_token() -> None:
+    from pydantic import ValidationError
+
+    from workflows.scenario import ScenarioSpec
+
+    base = {"name": "s", "services": ["stripe"], "workflows": [{"name": "high_volume_read"}]}
+    spec = ScenarioSpec.model_validate(
+        {
+            **base,
+            "aam": {
+                "url": "http://my-aam.team.svc:8003",
+                "tokenSecretRef": {"name": "my-aam", "key": "token"},
+            },
+        }
+    )
+    assert spec.aam is not None and spec.aam.token_secret_ref is not None
+    assert spec.aam.token_secret_ref.name == "my-aam"
+    with pytest.raises(ValidationError):
+        ScenarioSpec.model_validate({**base, "aam": {"url": "ftp://x"}})
