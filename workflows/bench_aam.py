@@ -3,11 +3,18 @@
 1. **Throughput** — 32 concurrent callers doing the same GET through ``aam_get``, a raw aiohttp
    session and a raw httpx client, side by side against one farm endpoint with chaos off; plus the
    AAM's own CPU work per call measured with an in-memory transport.
-2. **Rate-limit efficiency** — a service allowing R rps (50, burst 10): goodput and 429 share
-   over a bounded window, then the limit is halved mid-run (``POST /admin/chaos storm`` for that
-   service) and the time until the client's send rate is within 5% of the new limit.
-3. **Token rotation** — a token rotated every 100 calls, 32 concurrent callers: auth_expired
-   surfaced (want 0) and token requests per rotation (want 1).
+2. **Rate limits, learnt from the wire** — one service per header style (IETF ``RateLimit`` /
+   ``RateLimit-Policy``, GitHub ``X-RateLimit-*``, ``Retry-After`` only), each R = 50 rps (burst
+   10), the AAM told nothing about the limit (no ``rate_limit`` in its descriptor): goodput and
+   429 share over a bounded window, side by side; then, for the IETF service, the limit is halved
+   mid-run (``storm``) and the time until the send rate is within 5 % of the new limit.
+3. **Token rotation** — a token rotated every 100 calls, 32 concurrent callers, the AAM told
+   nothing about rotation: auth_expired surfaced (want 0), token requests per rotation
+   (want <= 1.2), farm 401s per rotation (want <= 2).
+4. **The HTTP driver** — logical GETs per second from the runner's driver through the contract
+   (``POST /gauntlet/v1/calls``) to the reference AAM served by ``gauntlet aam serve`` in its own
+   process, 32 callers, chaos off; and the per-operation cost of the hop (one caller,
+   sequential: HTTP driver minus in-process ``Mesh.call``), in microseconds.
 
 Nothing here asserts: it measures and prints. Every loop is bounded in time and count.
 """
@@ -69,18 +76,26 @@ def _service(
     }
 
 
+#: Header style -> the service that uses it (R = 50 rps, burst 10 each).
+STYLES = {"ietf": "paced", "github": "pacedgh", "retry_after": "pacedra"}
+RATE = 50.0
+
 SPECS = [
     _service("bulk", 100_000, 100_000, {"type": "api_key"}),
     _service("bulkx", 100_000, 100_000, {"type": "api_key"}),
-    _service("paced", 50, 10, {"type": "api_key"}),
+    *(
+        {**_service(sid, RATE, 10, {"type": "api_key"}), "rate_limit_headers": style}
+        for style, sid in STYLES.items()
+    ),
     _service(
         "rotating",
         100_000,
         100_000,
         {"type": "oauth2_client_credentials", "rotate_token_every_calls": 100},
-        ("acme", "blind"),
     ),
 ]
+#: Services whose descriptor publishes no rate limit: the AAM learns it from the wire.
+UNPUBLISHED = {"rotating", *STYLES.values()}
 
 
 # -- the farm, in a child process (the client must not share its CPU) ------------------------------
@@ -394,6 +409,146 @@ async def bench_rotation(admin: Admin, mesh: Mesh, tenant: str, calls: int) -> d
         "tokens_issued": counts["tokens_issued"],
         "rotations": rotations,
         "tokens_per_rotation": counts["tokens_issued"] / max(1.0, rotations),
+        "farm_401_per_rotation": counts["401"] / max(1.0, rotations),
+    }
+
+
+def _observe(conn: Any) -> list[tuple[float, int | None]]:
+    """Record (send time, status or None) of every attempt the connector makes."""
+    attempts: list[tuple[float, int | None]] = []
+    original = conn.transport.request
+
+    async def observed(method: str, url: str, **kw: Any) -> Any:
+        sent = time.monotonic()
+        try:
+            response = await original(method, url, **kw)
+        except Exception:
+            attempts.append((sent, None))
+            raise
+        attempts.append((sent, response.status_code))
+        return response
+
+    conn.transport.request = observed
+    return attempts
+
+
+def _window(attempts: list[tuple[float, int | None]], start: float, end: float) -> dict[str, float]:
+    inside = [(t, st) for t, st in attempts if start <= t < end]
+    ok = sum(1 for _, st in inside if st is not None and st < 400)
+    limited = sum(1 for _, st in inside if st == 429)
+    span = max(1e-9, end - start)
+    return {
+        "attempts": len(inside),
+        "goodput": ok / span,
+        "share_429": limited / max(1, len(inside)),
+        "limited": limited,
+    }
+
+
+async def bench_styles(mesh: Mesh, window: float, callers: int = 8) -> dict[str, Any]:
+    """The three header styles side by side, R = 50 rps each, the AAM told no limit."""
+    observed = {style: _observe(mesh.connector(f"{sid}:acme")) for style, sid in STYLES.items()}
+    t0 = time.monotonic()
+    await asyncio.gather(
+        *(
+            _drive(lambda sid=sid: mesh.aam_get(f"{sid}:acme", "/items"), window, callers)
+            for sid in STYLES.values()
+        )
+    )
+    end = t0 + window
+    out: dict[str, Any] = {}
+    for style, attempts in observed.items():
+        out[style] = {
+            # the first second is the initial burst; learning is not excluded
+            "after_1s": _window(attempts, t0 + 1.0, end),
+            "after_5s": _window(attempts, t0 + 5.0, end),
+            "first_5s": _window(attempts, t0, t0 + 5.0),
+        }
+    return {"rate": RATE, "window": window, "callers": callers, "styles": out}
+
+
+def _start_aam_server(port: int, state_dir: str, token: str) -> subprocess.Popen[bytes]:
+    """``gauntlet aam serve`` in a child process (stopped by the caller, by its handle)."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "workflows", "aam", "serve"),
+            *("--port", str(port), "--state-dir", state_dir),
+        ],
+        env={**os.environ, "GAUNTLET_AAM_TOKEN": token},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def bench_http_driver(
+    farm: FarmProcess, mesh: Mesh, seconds: float, sequential: int
+) -> dict[str, Any]:
+    """Logical GETs/s through the HTTP contract to ``gauntlet aam serve`` in its own process,
+    and the hop's cost per operation (sequential HTTP driver vs in-process ``Mesh.call``)."""
+    from aam.contract import Operation
+    from workflows.aam_http import HttpAam
+
+    token = secrets.token_urlsafe(24)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _start_aam_server(port, tmp, token)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            aam = None
+            for _ in range(300):
+                try:
+                    aam = await HttpAam.connect(url, token)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.1)
+            if aam is None:
+                raise RuntimeError("gauntlet aam serve did not start")
+            creds = farm.credentials["bulk"]["acme"]
+            spec = ServiceSpec.model_validate(SPECS[0])
+            await aam.put_connector(descriptor_for(spec, "acme", creds, farm.url))
+            op = Operation(
+                connector_id="bulk:acme", method="GET", path="/items", params={"limit": 10}
+            )
+
+            async def over_http() -> None:
+                outcome = await aam.call(op)
+                assert outcome.ok
+
+            async def in_process() -> None:
+                outcome = await mesh.call(op)
+                assert outcome.ok
+
+            await _drive(over_http, min(0.5, seconds))  # warm up both sides
+            ok, failed, elapsed = await _drive(over_http, seconds)
+            local_ok, _, local_elapsed = await _drive(in_process, seconds)
+
+            async def per_op(call: Callable[[], Awaitable[None]]) -> float:
+                for _ in range(50):
+                    await call()
+                started = time.perf_counter()
+                for _ in range(sequential):
+                    await call()
+                return (time.perf_counter() - started) / sequential * 1e6
+
+            http_us = await per_op(over_http)
+            local_us = await per_op(in_process)
+            await aam.aclose()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {
+        "http_ops_per_s": ok / elapsed,
+        "http_failed": failed,
+        "in_process_ops_per_s": local_ok / local_elapsed,
+        "http_us_per_op": http_us,
+        "in_process_us_per_op": local_us,
+        "hop_us": http_us - local_us,
     }
 
 
@@ -407,14 +562,8 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
-def _print(
-    console: Console,
-    thr: dict[str, Any],
-    cpu: dict[str, float],
-    rl: dict[str, Any],
-    rot: dict[str, Any],
-    seconds: float,
-) -> None:
+def _print(console: Console, figures: dict[str, Any], seconds: float) -> None:
+    thr, cpu = figures["throughput"], figures["overhead"]
     base = thr["raw aiohttp"]["rps"]
     rows = [
         [name, f"{r['rps']:.0f}", str(r["ok"]), str(r["failed"]), f"{r['rps'] / base:.2f}x"]
@@ -428,66 +577,87 @@ def _print(
         f"aam_get / raw httpx = {thr['aam_get']['rps'] / thr['raw httpx']['rps']:.2f}; "
         f"AAM's own CPU per aam_get (in-memory transport, every defence on, call log batched "
         f"into SQLite: {cpu['calllog_rows']:.0f} rows) = {cpu['own_us']:.1f} us; call-log write "
-        f"per row: {cpu['batched_wal_us']:.1f} us batched (WAL, executemany x100) vs "
+        f"per row: {cpu['batched_wal_us']:.1f} us batched (WAL, x100) vs "
         f"{cpu['per_row_commit_us']:.0f} us committing each row (default journal)"
     )
-    b, a = rl["before"], rl["after"]
-
-    def row(phase: str, w: dict[str, float], target: str) -> list[str]:
-        return [
-            phase,
-            f"{w['goodput']:.1f}",
-            f"{w['admitted']:.1f}",
-            f"{w['sent']:.1f}",
-            f"{w['share_429']:.2%}",
-            target,
-        ]
-
-    title = (
-        f"2. Rate-limit efficiency: R = {rl['limit']:.0f} rps (burst 10), "
-        f"{rl['measured_s']:.0f} s window, limit halved at half time (storm on that service)"
-    )
-    console.print(
-        _table(
-            title,
-            ["phase", "goodput rps", "admitted rps", "sent rps", "429 share", "target"],
+    st = figures["styles"]
+    targets = {"ietf": (0.95, 0.02), "github": (0.95, 0.02), "retry_after": (0.90, 0.05)}
+    rows = []
+    for style, r in st["styles"].items():
+        floor, cap = targets[style]
+        a, b, first = r["after_1s"], r["after_5s"], r["first_5s"]
+        rows.append(
             [
-                row("at R", b, f">= {0.95 * rl['limit']:.1f} goodput, <= 2% 429"),
-                row("after cut", a, f"sent ~{rl['cut_limit']:.0f} rps"),
-            ],
+                style,
+                f"{a['goodput']:.1f} ({a['goodput'] / st['rate']:.2f} R)",
+                f"{a['share_429']:.2%}",
+                f"{b['goodput']:.1f} ({b['goodput'] / st['rate']:.2f} R)",
+                f"{b['share_429']:.2%}",
+                f"{first['goodput']:.1f} / {first['limited']}",
+                f">= {floor:.2f} R, <= {cap:.0%}",
+            ]
         )
+    title = (
+        f"2. Rate limits learnt from the wire: R = {st['rate']:.0f} rps (burst 10) per service, "
+        f"the AAM told no limit, {st['callers']} callers each, {st['window']:.0f} s, side by side"
     )
+    cols = ["header style", "goodput from 1 s", "429 share", "goodput from 5 s", "429 share"]
+    cols += ["first 5 s: goodput / 429s", "target"]
+    console.print(_table(title, cols, rows))
+    rl = figures["halving"]
     conv = rl["converged_s"]
     when = f"{conv:.0f} s" if conv is not None else "not within the window"
     console.print(
-        f"send rate within 5% of the new limit (2-s windows) after: {when} (target <= 5 s); "
-        f"per-second send rate after the cut: {rl['per_second_sent']}; "
-        "goodput after the cut excludes storm's injected 5xx/drops/timeouts (admitted = "
-        "let through by the server's bucket)"
+        f"IETF service, limit halved mid-run (storm): send rate within 5% of the new limit "
+        f"(2-s windows) after {when} (target <= 5 s); per-second send rate after the cut: "
+        f"{rl['per_second_sent']}"
     )
-    cols = ["limit known to the AAM", "calls", "auth_expired surfaced", "other errors"]
-    cols += ["farm 401s", "tokens issued", "rotations", "tokens per rotation"]
-    rows = [
-        [
-            label,
-            str(r["calls"]),
-            str(r["auth_expired"]),
-            str(r["other_errors"]),
-            str(r["farm_401"]),
-            str(r["tokens_issued"]),
-            f"{r['rotations']:.1f}",
-            f"{r['tokens_per_rotation']:.2f}",
-        ]
-        for label, r in (("yes (spec)", rot["documented"]), ("no (401-driven)", rot["reactive"]))
+    rot = figures["rotation"]
+    cols = ["calls", "auth_expired surfaced", "other errors", "farm 401s", "tokens issued"]
+    cols += ["rotations", "tokens per rotation", "401s per rotation"]
+    row = [
+        str(rot["calls"]),
+        str(rot["auth_expired"]),
+        str(rot["other_errors"]),
+        str(rot["farm_401"]),
+        str(rot["tokens_issued"]),
+        f"{rot['rotations']:.1f}",
+        f"{rot['tokens_per_rotation']:.2f}",
+        f"{rot['farm_401_per_rotation']:.2f}",
     ]
-    title = f"3. Token rotation every 100 calls, {CALLERS} concurrent callers"
+    title = (
+        f"3. Token rotation every 100 calls, {CALLERS} concurrent callers, the AAM told nothing "
+        "(targets: 0 auth_expired, <= 1.2 tokens and <= 2 401s per rotation)"
+    )
+    console.print(_table(title, cols, [row]))
+    h = figures["http_driver"]
+    title = (
+        f"4. HTTP driver: {CALLERS} callers through POST /gauntlet/v1/calls to `gauntlet aam "
+        "serve` (its own process), chaos off"
+    )
+    cols = ["path", "logical GETs/s", "us per op (1 caller, sequential)"]
+    rows = [
+        ["HTTP driver -> aam serve", f"{h['http_ops_per_s']:.0f}", f"{h['http_us_per_op']:.0f}"],
+        [
+            "in-process Mesh.call",
+            f"{h['in_process_ops_per_s']:.0f}",
+            f"{h['in_process_us_per_op']:.0f}",
+        ],
+    ]
     console.print(_table(title, cols, rows))
+    console.print(
+        f"HTTP driver: {h['http_ops_per_s']:.0f} logical GETs/s (target >= 2000); the hop costs "
+        f"{h['hop_us']:.0f} us per operation ({h['http_failed']} failed)"
+    )
 
 
-async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[str, Any]:
-    """Run the three benchmarks against one farm child; print and return the figures."""
-    console = Console(width=140)
+async def main(
+    seconds: float, rate_window: float, rotation_calls: int, sequential: int
+) -> dict[str, Any]:
+    """Run every benchmark against one farm child; print and return the figures."""
+    console = Console(width=160)
     farm = FarmProcess()
+    figures: dict[str, Any] = {}
     try:
         admin = Admin(farm)
         await admin.chaos("off")
@@ -498,23 +668,28 @@ async def main(seconds: float, rate_window: float, rotation_calls: int) -> dict[
                 client: Literal["aiohttp", "httpx"] = "httpx" if spec.id == "bulkx" else "aiohttp"
                 for tenant in spec.tenants:
                     creds = farm.credentials[spec.id][tenant.id]
-                    mesh.add_connector(
-                        descriptor_for(spec, tenant.id, creds, farm.url),
-                        network=NetworkProfile(read_timeout=2.0, http_client=client),
+                    descriptor = descriptor_for(
+                        spec,
+                        tenant.id,
+                        creds,
+                        farm.url,
+                        publish_rate_limit=spec.id not in UNPUBLISHED,
                     )
-            thr = await bench_throughput(farm, mesh, seconds)
-            cpu = await bench_overhead(20000)
-            rl = await bench_rate_limit(farm, admin, mesh, rate_window)
-            rot = {
-                "documented": await bench_rotation(admin, mesh, "acme", rotation_calls),
-                "reactive": await bench_rotation(admin, mesh, "blind", rotation_calls),
-            }
+                    mesh.add_connector(
+                        descriptor, network=NetworkProfile(read_timeout=2.0, http_client=client)
+                    )
+            figures["throughput"] = await bench_throughput(farm, mesh, seconds)
+            figures["overhead"] = await bench_overhead(20000)
+            figures["styles"] = await bench_styles(mesh, rate_window)
+            figures["halving"] = await bench_rate_limit(farm, admin, mesh, rate_window)
+            figures["rotation"] = await bench_rotation(admin, mesh, "acme", rotation_calls)
+            figures["http_driver"] = await bench_http_driver(farm, mesh, seconds, sequential)
             await mesh.close()
         await admin.client.aclose()
     finally:
         farm.stop()
-    _print(console, thr, cpu, rl, rot, seconds)
-    return {"throughput": thr, "overhead": cpu, "rate_limit": rl, "rotation": rot}
+    _print(console, figures, seconds)
+    return figures
 
 
 def cli() -> None:
@@ -522,7 +697,8 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput client")
     parser.add_argument("--rate-window", type=float, default=20.0, help="rate-limit window (s)")
-    parser.add_argument("--rotation-calls", type=int, default=3000)
+    parser.add_argument("--rotation-calls", type=int, default=10000)
+    parser.add_argument("--sequential", type=int, default=1000, help="ops for the hop's cost")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--serve-farm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -533,7 +709,9 @@ def cli() -> None:
         import uvloop
 
         uvloop.install()
-    figures = asyncio.run(main(args.seconds, args.rate_window, args.rotation_calls))
+    figures = asyncio.run(
+        main(args.seconds, args.rate_window, args.rotation_calls, args.sequential)
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -106,6 +106,27 @@ async def test_token_rotation_is_invisible_to_callers(farm_factory, mesh_factory
         assert counts["tokens_issued"] == 1
 
 
+async def test_the_rotation_is_learnt_from_401s_and_then_costs_no_401(farm_factory, mesh_factory):
+    # The descriptor says nothing about rotation (tokens live 3600 s); the farm retires each
+    # token after 50 calls. Only the first rotation may cost 401s (32 callers in flight).
+    spec = make_spec(auth=oauth(rotate_token_every_calls=50))
+    async with farm_factory([spec]) as farm:
+        mesh = await mesh_factory()
+        descriptor = describe(spec, "acme", farm.credentials("svc", "acme"), farm.url)
+        assert "rotate" not in descriptor.model_dump_json()
+        mesh.add_connector(descriptor)
+        results = await run_concurrently(3000, lambda i: mesh.aam_get("svc:acme", PATH))
+        counts = await farm.tenant_status("svc", "acme")
+    assert error_classes(results) == {}
+    lifecycle = mesh.connector("svc:acme").lifecycle
+    assert lifecycle is not None and lifecycle.max_uses == 50  # learnt, never told
+    rotations = (counts["calls"] - counts["401"]) / 50
+    assert rotations >= 59
+    assert counts["401"] <= 2 * rotations, counts  # the bound: <= 2 per rotation
+    assert counts["401"] <= 40, counts  # in fact: the first rotation only (32 in flight)
+    assert counts["tokens_issued"] <= 1.2 * rotations + 1, counts
+
+
 @pytest.mark.slow
 async def test_token_is_renewed_before_it_expires(farm_factory, mesh_factory):
     spec = make_spec(auth=oauth(token_ttl_seconds=1))

@@ -283,3 +283,15 @@ def test_an_exception_outside_the_error_tree_breaks_errors_classified() -> None:
     assert _by_name(_evidence(journal, []))["errors_classified"].passed  # type: ignore[attr-defined]
     journal.surfaced[("high_volume_read", "stripe:acme", "unclassified")] += 1
     assert not _by_name(_evidence(journal, []))["errors_classified"].passed  # type: ignore[attr-defined]
+
+
+def test_deferred_writes_count_as_parked_only_as_far_as_the_replay_report_covers_them() -> None:
+    from workflows.runner import parked_operations
+
+    deferred = ["op-1", "op-2", "op-3", "op-4"]
+    committed = {"op-2"}  # replayed into the ledger
+    # The AAM says two entries still wait: two of the three uncommitted ones are parked...
+    assert parked_operations(deferred, committed, 2) == {"op-1", "op-3"}
+    # ... and an AAM that claims more than it deferred cannot park writes it never reported.
+    assert parked_operations(deferred, committed, 10) == {"op-1", "op-3", "op-4"}
+    assert parked_operations(deferred, committed, 0) == set()
