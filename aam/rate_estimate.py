@@ -24,6 +24,8 @@ MIN_EVENTS = 8
 WINDOW_SECONDS = 4.0
 #: Weight of a new estimate in the running one.
 SMOOTHING = 0.5
+#: Buckets smaller than this say nothing readable about their refill.
+TINY_BUCKET = 3
 #: Keep at most this many answers (bounds memory at any request rate).
 MAX_SAMPLES = 4096
 
@@ -36,6 +38,7 @@ class RefillEstimator:
         self._admitted = 0
         self.capacity_seen = 0.0
         self.rate: float | None = None
+        self.tiny = False  # the bucket holds fewer than TINY_BUCKET tokens
 
     def observe(
         self, now: float, remaining: float, *, status: int, capacity: float | None = None
@@ -45,7 +48,12 @@ class RefillEstimator:
             self._admitted += 1
         self.capacity_seen = max(self.capacity_seen, remaining + 1)
         cap = capacity if capacity is not None else self.capacity_seen
-        full = cap >= 3 and remaining >= cap - 1
+        self.tiny = cap < TINY_BUCKET
+        if self.tiny:
+            # A bucket of one or two reads 0 after every request whether it refilled in time or
+            # sat full: a span cannot tell wasted refill from none, so no estimate at all.
+            return None
+        full = remaining >= cap - 1
         if full:
             # The bucket was full before this request: refill was being wasted, so no span
             # reaching back past this answer says anything about the rate.

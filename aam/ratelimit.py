@@ -51,8 +51,11 @@ PROBE_LIMIT = 1.5
 #: seen admitting, then probe up along a gentle line (this share of it per second).
 ADMITTED_RESUME = 0.93
 ADMITTED_PROBE_PER_SECOND = 0.005
+#: When that rate was read across a Retry-After block (refused moments after resuming) it errs
+#: low: probe up faster, compounding by this factor per second, until the next refusal.
+LOW_BOUND_GROWTH_PER_SECOND = 1.5
 #: The admitted-rate estimate looks back at most this far (and never across a block).
-ADMITTED_WINDOW = 10.0
+ADMITTED_WINDOW = 2.0
 #: The cut when a 429 comes less than half a second after sending resumed (far too fast).
 FAST_BETA = 0.5
 #: Slow down on an empty bucket reported with a 2xx at most this often (before a rate is known).
@@ -223,9 +226,11 @@ class AdaptiveRateLimiter:
         self._last_probe = 0.0
         self._admitted: collections.deque[float] = collections.deque(maxlen=8192)
         self._admitted_floor: float | None = None  # rate learned from a 429 (no headers)
+        self._floor_is_low_bound = False
         self._block_ended = 0.0
         self._last_preempt = -PREEMPT_INTERVAL
         self._resumed_at = -math.inf  # when sending resumed after the last block
+        self._last_refusal: float | None = None  # the last 429 for an empty bucket
 
     # -- what callers see -------------------------------------------------------------------
     @property
@@ -296,17 +301,26 @@ class AdaptiveRateLimiter:
         elif (
             self._learned is None
             and limit.remaining <= 0
-            and status < 400
-            and now - self._last_preempt >= PREEMPT_INTERVAL
+            and status != 429  # a 5xx after the bucket took a token too
+            and (now - self._last_preempt >= PREEMPT_INTERVAL or self._estimator.tiny)
         ):
-            # Admitted with nothing left and no rate known yet: the next request at this pace
+            # Admitted (any answer but a 429) with nothing left and no rate known yet: the next
+            # request at this pace
             # would be refused. Slow down now (once a while) instead of waiting for the 429,
-            # and hold sending until the server's reset says a token is back.
+            # and hold sending until the server's reset says a token is back (after every
+            # such answer when the bucket is tiny: then one request per token is all there is).
             self._last_preempt = now
-            self._on_throttle(ServerLimit(remaining=0.0), sent_at, now)
+            if not self._estimator.tiny:
+                # (A bucket of one or two always reads 0 after a request: no news in that.)
+                self._on_throttle(ServerLimit(remaining=0.0), sent_at, now)
             if limit.reset_seconds:
                 cap = limit.burst or self._estimator.capacity_seen or 1.0
                 self.hold_for(min(MAX_HOLD_SECONDS, limit.reset_seconds / max(1.0, cap)))
+                if self._estimator.tiny:
+                    # The bucket refills ``cap`` tokens by its reset at the latest: never send
+                    # faster than that while nothing better is known.
+                    self._ceiling = max(MIN_RATE, cap / max(limit.reset_seconds, 0.05))
+                    self._set_rate(min(self._rate, self._ceiling), now)
         elif self._learned is not None and self._estimator.saturated():
             # The bucket is full: the limit may have gone up. Raise the soft ceiling a little.
             dt = max(0.0, now - self._last_probe)
@@ -353,7 +367,9 @@ class AdaptiveRateLimiter:
         return min(MAX_WAIT_SECONDS, start - now + deficit / self._rate)
 
     def _on_throttle(self, limit: ServerLimit, sent_at: float, now: float) -> None:
-        admitted = self._admitted_rate(sent_at, now)  # before a new block moves the window
+        admitted, low_bound = self._admitted_rate(sent_at, now)  # before a block moves it
+        if limit.remaining is None or limit.remaining <= 0:
+            self._last_refusal = now
         self._resumed_at = max(self._resumed_at, self._blocked_until)
         if limit.retry_after:
             self.block_for(limit.retry_after)
@@ -373,6 +389,9 @@ class AdaptiveRateLimiter:
             # Nobody says the rate: the server was admitting ``admitted`` per second while we
             # over-sent. Resume just under it and creep up slowly.
             self._admitted_floor = admitted
+            # (A tiny bucket is paced by holds: growing fast would only fire queued requests
+            # back to back into it.)
+            self._floor_is_low_bound = low_bound and not self._estimator.tiny
             self._last_max_rate = admitted
             self._set_rate(admitted * ADMITTED_RESUME, now)
             return
@@ -383,21 +402,32 @@ class AdaptiveRateLimiter:
         self._k = (self._last_max_rate * (1 - beta) / CUBIC_SCALE) ** (1 / 3)
         self._set_rate(self._rate * beta, now)
 
-    def _admitted_rate(self, sent_at: float, now: float) -> float | None:
-        """Requests the server admitted per second over the last window before ``sent_at``,
-        never reaching back across a block; None when that window is too short to tell."""
+    def _admitted_rate(self, sent_at: float, now: float) -> tuple[float | None, bool]:
+        """Requests the server admitted per second just before this 429; None when unknown.
+
+        Over the last window since sending resumed (up to ``ADMITTED_WINDOW``); when that is
+        too short to tell (refused moments after a block), over the span since the previous
+        refusal instead: the bucket was empty at both ends, so what it admitted in between is
+        what it refilled — at most R per second, less if it sat full during the block (an
+        estimate that errs low, never high).
+        """
         first = self._admitted[0] if self._admitted else sent_at
         start = max(sent_at - ADMITTED_WINDOW, self._block_ended, first)
-        span = sent_at - start
-        if span < 0.5:
-            return None
-        n = sum(1 for t in self._admitted if start <= t <= now)
-        return n / (now - start) if n else None
+        low_bound = False
+        if sent_at - start < 0.5:
+            previous = self._last_refusal
+            if previous is None or now - previous > ADMITTED_WINDOW or now - previous < 0.5:
+                return None, False
+            start, low_bound = previous, True
+        n = sum(1 for t in self._admitted if start < t <= now)
+        return (n / (now - start) if n else None), low_bound
 
     def _probe_rate(self, now: float) -> float:
         if self._admitted_floor is not None:
             t = max(0.0, now - self._last_throttle)
             floor = self._admitted_floor
+            if self._floor_is_low_bound:
+                return floor * ADMITTED_RESUME * LOW_BOUND_GROWTH_PER_SECOND**t
             return floor * (ADMITTED_RESUME + ADMITTED_PROBE_PER_SECOND * t)
         return self._cubic_rate(now)
 
