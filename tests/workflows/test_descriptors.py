@@ -52,7 +52,10 @@ def test_a_descriptor_holds_public_facts_and_one_tenants_credentials_only(spec) 
         assert d.idempotency.supported == spec.idempotency.supported
         assert set(d.resources) == {r.name for r in spec.resources}
         for r in spec.resources:
-            assert d.resources[r.name].fields == dict(spec.schema_.fields[r.name])
+            fields = d.resources[r.name].fields
+            assert dict(spec.schema_.fields[r.name]).items() <= fields.items()
+            # Beyond v1 only what a changing record documents about itself (living data).
+            assert set(fields) - set(spec.schema_.fields[r.name]) <= {"version", "updated_at"}
             assert d.resources[r.name].lookup_field == r.lookup_field
         if d.auth.type == "oauth2_client_credentials":
             assert d.auth.token_url == "http://farm:8001/oauth2/token"
