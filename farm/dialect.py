@@ -14,6 +14,7 @@ Salesforce ``errorCode``, HubSpot ``subCategory``); GitHub's are words in ``mess
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from typing import Any
 
@@ -59,7 +60,9 @@ HUBSPOT_CATEGORIES = {
 
 
 def _http_date(seconds: float, now: float | None = None) -> str:
-    moment = (time.time() if now is None else now) + seconds
+    """An HTTP date ``seconds`` from now, rounded up: a whole-second date must never ask a
+    client to wait less than the delay meant."""
+    moment = math.ceil((time.time() if now is None else now) + seconds)
     return email.utils.formatdate(moment, usegmt=True)
 
 
