@@ -173,7 +173,7 @@ async def test_a_farm_killed_and_restarted_mid_run_gives_error_with_the_reason(
     farm = _start_farm(port, state, configs)
     restarted: subprocess.Popen[bytes] | None = None
     try:
-        run = asyncio.create_task(run_scenario(_scenario(8.0), _options(url, tmp_path, "a")))
+        run = asyncio.create_task(run_scenario(_scenario(30.0), _options(url, tmp_path, "a")))
         await _wait_for_lease(url)
         await asyncio.sleep(1.5)
         async with httpx.AsyncClient(base_url=url, timeout=5) as client:
@@ -183,6 +183,9 @@ async def test_a_farm_killed_and_restarted_mid_run_gives_error_with_the_reason(
         os.kill(farm.pid, signal.SIGKILL)
         farm.wait()
         restarted = await asyncio.to_thread(_start_farm, port, state, configs)
+        # The run (30 s) outlasts the restart even on a loaded machine: it must notice the
+        # restart at its end, not find the farm gone.
+        assert not run.done(), "the run ended before the farm was back"
         with pytest.raises(ScenarioError) as error:
             await run
         async with httpx.AsyncClient(base_url=url, timeout=5) as client:
