@@ -219,6 +219,12 @@ class Backend:
                 record.status, record.error = "error", f"{reason} before it started"
         return ended
 
+    async def wait_stopped(self, limit_seconds: float) -> bool:
+        """Wait (bounded) until no batch runs; True when none does."""
+        if self._batch is not None and not self._batch.done():
+            await asyncio.wait({self._batch}, timeout=limit_seconds)
+        return not self.busy
+
     def specs(self) -> dict[str, Any]:
         try:
             return {s.id: s for s in load_specs(self.settings.configs)}

@@ -43,6 +43,8 @@ LOGIN_CODE_ENV = "GAUNTLET_CONSOLE_LOGIN_CODE"
 LOGIN_CODE_TTL_SECONDS = 15 * 60
 #: Wrong codes before the login code stops working (guessing it is then pointless).
 LOGIN_MAX_FAILURES = 20
+#: Longest wait for a running scenario to stop when the kill switch is pressed.
+KILL_WAIT_SECONDS = 30.0
 #: Longest chaos auto-off timer (one day).
 MAX_AUTO_OFF_SECONDS = 86_400
 ChaosLevelName = Literal["off", "calm", "mild", "storm", "hell"]
@@ -381,8 +383,14 @@ def mount_console(app: FastAPI, backend: Backend, *, dist: Path | None = None) -
 
     @api.post("/chaos/kill")
     async def kill_switch() -> dict[str, Any]:
+        # A run holds the farm's chaos (its lease): the kill switch stops it first, then turns
+        # every service off. A run's chaos is not changed under it (its verdict would be wrong).
         console.timers.cancel()
-        return await console.set_chaos("off", None, "kill switch")
+        stopped = backend.stop_batch("stopped by the kill switch")
+        if stopped and not await backend.wait_stopped(KILL_WAIT_SECONDS):
+            raise HTTPException(409, "the running scenario did not stop in time; try again")
+        event = await console.set_chaos("off", None, "kill switch")
+        return {**event, "stopped": stopped}
 
     @api.post("/runs/stop")
     async def stop_run() -> dict[str, Any]:

@@ -331,6 +331,11 @@ class ScenarioRun:
             except (FarmError, ScenarioError) as exc:
                 await leases.release()
                 raise ScenarioError(str(exc)) from None
+            except asyncio.CancelledError:
+                # Stopped while setting up (the console's stop or kill switch): give the farm
+                # back now, not when the lease lapses.
+                await leases.release()
+                raise
 
             try:
                 self._aam = await self._open_aam()

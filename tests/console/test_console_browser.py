@@ -24,7 +24,7 @@ async def test_the_console_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
                 "CONSOLE_URL": stack.url,
                 "CONSOLE_LOGIN_CODE": LOGIN_CODE,
                 "CONSOLE_OUT": str(out),
-                "CONSOLE_RUN_SECONDS": "30",
+                "CONSOLE_RUN_SECONDS": "15",
             },
             limit_seconds=400,
         )

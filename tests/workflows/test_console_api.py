@@ -297,6 +297,39 @@ async def test_a_run_can_be_stopped_from_the_console(console: httpx.AsyncClient)
     assert later["status"] == "error" and "before it started" in later["error"]
 
 
+@pytest.mark.slow
+async def test_the_kill_switch_stops_the_run_then_turns_chaos_off(
+    console: httpx.AsyncClient, farm_url: tuple[str, str]
+) -> None:
+    spec = {
+        "name": "console-kill",
+        "mode": "hell",
+        "duration_seconds": 60,
+        "services": ["stripe"],
+        "tenants": ["acme"],
+        "workflows": [{"name": "high_volume_read", "concurrency": 1}],
+    }
+    url, admin = farm_url
+    farm = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {admin}"})
+    run_id = (await console.post("/scenarios/run", json={"spec": spec})).json()["run_id"]
+    for _ in range(200):  # bounded: until the run holds the farm (it leases it at start)
+        if (await farm.get("/admin/lease")).json().get("lease"):
+            break
+        await asyncio.sleep(0.05)
+    # The run holds the farm: its chaos is not changed under it.
+    refused = await console.post("/api/chaos", json={"level": "off"})
+    assert refused.status_code == 409 and "stop that run" in refused.json()["detail"]
+    kill = await console.post("/api/chaos/kill")
+    assert kill.status_code == 200, kill.text
+    assert kill.json()["stopped"] == [run_id] and kill.json()["level"] == "off"
+    record = (await console.get(f"/runs/{run_id}")).json()
+    assert record["status"] == "error" and record["error"] == "stopped by the kill switch"
+    status = await farm.get("/admin/status")
+    await farm.aclose()
+    assert status.json()["chaos"]["level"] == "off"
+    assert (await console.get("/api/services")).status_code == 200
+
+
 def test_topology_bands_follow_the_shared_thresholds() -> None:
     members = {"svc": ["a", "b", "c", "d"], "conn": [], "wf": [], "edges": []}
     counters = {"svc:a": (100.0, 1.0), "svc:b": (100.0, 10.0), "svc:c": (100.0, 50.0)}

@@ -96,7 +96,7 @@ export function ChaosPanel() {
           Set chaos
         </Button>
         <Button size="sm" kind="danger" disabled={busy} onClick={kill} data-testid="chaos-kill">
-          Kill switch: all off
+          Kill switch: stop the run, all off
         </Button>
       </div>
       {timers.length > 0 && (
