@@ -7,6 +7,7 @@ fields, unique resource names, ...) only the models know. Problems come back as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,17 +17,26 @@ from farm.loader import problems_from_validation
 from gauntlet_operator.crds import SyntheticServiceSpec
 from workflows.scenario import ScenarioSpec
 
+#: A model-level check names its field at the start of the message (``drift_schedule[0]: ...``).
+_LEADING_FIELD = re.compile(
+    r"^(?P<field>[a-z_][a-z0-9_]*(\[\d+\])*(\.[a-z_][a-z0-9_]*(\[\d+\])*)*): "
+)
+
 
 def _problems(exc: ValidationError, renames: Mapping[str, str] | None = None) -> list[str]:
     out: list[str] = []
     for problem in problems_from_validation("spec", exc):
-        field = problem.field
+        field, message = problem.field, problem.message
+        leading = _LEADING_FIELD.match(message) if not field else None
+        if leading:
+            # "spec.drift_schedule[0]: field 'x' ...", not "spec: drift_schedule[0]: ...".
+            field, message = leading["field"], message[leading.end() :]
         head = field.split(".", 1)[0].split("[", 1)[0]
         if renames and head in renames:
             path = renames[head] + field[len(head) :]
         else:
             path = f"spec.{field}" if field else "spec"
-        out.append(f"{path}: {problem.message}")
+        out.append(f"{path}: {message}")
     return out
 
 

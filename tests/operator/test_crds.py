@@ -275,3 +275,12 @@ def test_two_or_more_farm_replicas_are_refused_with_the_reason(replicas: int) ->
     assert "tokens, rate-limit buckets and the ledger are per pod" in problem
     for ok in (0, 1):
         assert validate_service({**spec, "replicas": ok})[1] == []
+
+
+def test_a_model_check_that_names_its_field_reports_the_full_path() -> None:
+    bad = copy.deepcopy(STRIPE["spec"])
+    bad["drift_schedule"] = [
+        {"after_calls": 5, "action": "remove", "resource": "invoices", "field": "nope"}
+    ]
+    (problem,) = validate_service(bad)[1]
+    assert problem.startswith("spec.drift_schedule[0]: field 'nope' does not exist")
