@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -96,6 +97,17 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the test process dies (Linux prctl), so a
+    killed or interrupted pytest never leaves a control plane (or a pod) running."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 @dataclass
 class Process:
     """One control-plane (or operator) process started by the test, logging to a file."""
@@ -118,6 +130,7 @@ class Process:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         finally:
             handle.close()

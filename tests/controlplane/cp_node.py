@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cp_cluster import die_with_parent
 from gauntlet_operator import names
 from gauntlet_operator.kube import ApiError, KubeApi
 
@@ -121,6 +122,7 @@ class PodProcess:
                 group=gid,
                 extra_groups=groups or None,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         self.started_at = now()
         self.ready = self.probe is None

@@ -10,9 +10,11 @@ test except the node. The audit log proves the operator's ClusterRole suffices (
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -162,9 +164,18 @@ def operator_calls(control_plane: ControlPlane, **match: str) -> list[dict[str, 
     return out
 
 
+def runner_logs(namespace: str) -> str:
+    """The tails of the runner containers' logs the process node kept (for a failure's message)."""
+    root = Path(tempfile.gettempdir())
+    tails = []
+    for log in sorted(root.glob(f"gauntlet-controlplane-*/node/{namespace}/gsc-*/container.log")):
+        tails.append(f"--- {log.parent.name}\n" + log.read_text(errors="replace")[-3000:])
+    return "\n".join(tails)
+
+
 def assert_verdict_consistent(api: KubeApi, namespace: str, name: str, status: dict[str, Any]):
     """Job condition, pod termination message and scenario status all say the same thing."""
-    assert status["phase"] in ("Passed", "Failed"), status
+    assert status["phase"] in ("Passed", "Failed"), (status.get("message"), runner_logs(namespace))
     # The operator may read the verdict at SuccessCriteriaMet/FailureTarget (the Job
     # controller's interim conditions, pod already terminated); the Job's end follows.
     job = wait_for(
