@@ -16,7 +16,8 @@ is given:
   0555 folders); writable emptyDirs are owned by the fsGroup.
   Absolute paths under a ``mountPath`` (and the termination-message path) are rebased onto
   the pod's root: a container sees its own filesystem, the process sees the same files here.
-- **Network**: each pod gets its own loopback address (127.1.x.y, its ``podIP``); an argument
+- **Network**: each pod gets its own loopback address (127.N.x.y in a /16 picked at random per
+  node, skipping addresses whose container ports are taken; its ``podIP``); an argument
   binding ``0.0.0.0`` binds the pod's address instead (a network namespace's "all
   interfaces"). ``<service>.<namespace>.svc[.cluster.local]:<port>`` in arguments and env
   values resolves, at container start, to a Ready endpoint of that Service (the selector's
@@ -39,8 +40,10 @@ import base64
 import contextlib
 import logging
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -71,6 +74,15 @@ _SERVICE_HOST = re.compile(
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bindable(ip: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+    return True
 
 
 class NotStartable(Exception):
@@ -159,6 +171,7 @@ class ProcessNode:
         self.namespaces: set[str] = set()
         self.pods: dict[str, PodProcess] = {}
         self._next_ip = 0
+        self._octet = random.randint(2, 254)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="process-node", daemon=True)
         self.errors: list[str] = []
@@ -283,10 +296,19 @@ class ProcessNode:
 
     # --- starting a container -------------------------------------------------------------
 
-    def _allocate_ip(self) -> str:
-        self._next_ip += 1
-        n = self._next_ip
-        return f"127.1.{n // 250}.{n % 250 + 1}"
+    def _allocate_ip(self, ports: list[int]) -> str:
+        """A loopback address of this node's own /16 whose container ports are free.
+
+        Other test sessions on the machine run nodes too: each picks a random /16, and an
+        address whose port is taken (by anyone) is skipped, so no pod reaches another's farm.
+        """
+        for _ in range(1000):
+            self._next_ip += 1
+            n = self._next_ip
+            ip = f"127.{self._octet}.{n // 250 % 250}.{n % 250 + 1}"
+            if all(_bindable(ip, port) for port in ports):
+                return ip
+        raise RuntimeError("no free loopback address for a pod")
 
     def _start(self, pod: dict[str, Any]) -> None:
         meta, spec = pod["metadata"], pod["spec"]
@@ -314,7 +336,8 @@ class ProcessNode:
         )
         try:
             mounts = self._materialize(pod, container, root, fs_group)
-            process.ip = self._allocate_ip()
+            declared = [int(p["containerPort"]) for p in container.get("ports") or []]
+            process.ip = self._allocate_ip(declared)
             term_in_pod = container.get("terminationMessagePath") or "/dev/termination-log"
             process.termination_path = root / "termination-log"
             process.termination_path.write_bytes(b"")
