@@ -116,7 +116,7 @@ async def test_the_reference_aam_gets_the_same_verdict_in_process_and_over_http(
     token = "t-" + "x" * 30
     # storm/hell cut github to 5/2 rps with a bucket of 2/1: the AAM, told 10 rps, needs a few
     # seconds of the wire to find that out; 5 s would be mostly learning.
-    seconds = {"mild": 5, "storm": 10, "hell": 15}[mode]
+    seconds = {"mild": 5, "storm": 10, "hell": 30}[mode]
     local = await _runs(tmp_path / "local", mode, None, "full", token, seconds)
     with aam_server(tmp_path / "aam", token) as url:
         remote = await _runs(tmp_path / "remote", mode, url, "full", token, seconds)
