@@ -93,7 +93,7 @@ dashboards: $(BIN)/gauntlet ## Generate grafana/dashboards/*.json and the topolo
 bench-console: $(BIN)/gauntlet ui ## Web console in Chromium, idle vs 40 connectors live: SSE bytes/s, main-thread ms/s, frame times (~2 min)
 	GAUNTLET_CONSOLE_PERF_SECONDS=30 $(BIN)/pytest -q -s tests/console/test_console_perf.py
 
-bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate-limit efficiency, token rotation (~1 min)
+bench-aam: $(BIN)/gauntlet ## AAM vs raw aiohttp/httpx, rate limits per header style, token rotation, HTTP driver (~3 min)
 	$(PY) -m workflows.bench_aam
 
 # --- Kubernetes (kind): see README "Kubernetes" ---------------------------------------------------
