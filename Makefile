@@ -82,6 +82,10 @@ DEMO_DURATION ?= 60
 demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8002, naive, sdk-default and full under a 60 s storm each (DEMO_DURATION=30 for a quicker look)
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
+.PHONY: mutants
+mutants: $(BIN)/gauntlet ## Run every mutant AAM on its scenario; write the mutation table into workflows/README.md (~5 min)
+	$(PY) -m workflows.mutation_table --write
+
 bench: bench-farm bench-aam bench-console ## Run every benchmark
 
 bench-farm: $(BIN)/gauntlet ## Farm throughput vs a bare Starlette route (loopback, bounded)

@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
+from aam.bugs import Bugs
 from aam.calllog import CallLog
 from aam.circuit import CircuitBreaker, CircuitState
 from aam.credentials import TokenLifecycle
@@ -80,8 +81,10 @@ class ConnectorInstance:
         mappings: dict[str, dict[str, str]] | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        bugs: Bugs | None = None,
     ) -> None:
         self.descriptor = descriptor
+        self.bugs = bugs = bugs or Bugs()
         self.service = descriptor.service
         self.tenant = tenant = descriptor.tenant
         self.id = descriptor.connector_id
@@ -119,6 +122,7 @@ class ConnectorInstance:
             mappings or {},
             enabled=profile.has(Defence.drift_mapping),
             connector_id=self.id,
+            bugs=bugs,
         )
         self.drift_log: deque[DriftEvent] = deque(maxlen=1000)
         self._retries_on = profile.has(Defence.retries)
@@ -454,6 +458,8 @@ class ConnectorInstance:
         max_attempts = self.rate_policy.max_attempts if self._retries_on else 1
         if self.profile.max_attempts is not None:
             max_attempts = min(max_attempts, self.profile.max_attempts)
+        if self.bugs.max_attempts is not None:
+            max_attempts = self.bugs.max_attempts
         while True:
             outcome: RawResponse | Failure | Found | None = None
             if lookup_first and recover is not None:
@@ -480,16 +486,23 @@ class ConnectorInstance:
                 auth_retries += 1
                 continue
             if failure.maybe_committed and recover is not None:
-                lookup_first = True
+                # (the fresh-key bug trusts its key alone, so it never looks first)
+                lookup_first = not self.bugs.fresh_key_per_attempt
             if not failure.retryable or attempts >= max_attempts:
                 raise failure.error
             if method == "POST" and failure.maybe_committed and not write_retry_ok:
                 raise failure.error
-            if not self.budget.try_withdraw(timeout=failure.error.error_class == "timeout"):
+            if not self.bugs.no_retry_budget and not self.budget.try_withdraw(
+                timeout=failure.error.error_class == "timeout"
+            ):
                 raise failure.error
-            delay = self.rate_policy.backoff.delay(retries, self._rng)
-            if failure.retry_after and (
-                not self.limiter.enabled or failure.error.error_class != "rate_limit"
+            delay = (
+                0.0 if self.bugs.no_backoff else self.rate_policy.backoff.delay(retries, self._rng)
+            )
+            if (
+                failure.retry_after
+                and not self.bugs.ignore_retry_after
+                and (not self.limiter.enabled or failure.error.error_class != "rate_limit")
             ):
                 # A 429's Retry-After blocks the whole connector in the limiter; a 503's (or a
                 # 429's when the limiter is off) delays this call's retry.
@@ -545,9 +558,13 @@ class ConnectorInstance:
         if content is not None:
             headers["content-type"] = "application/json"
         if key is not None:
-            headers[self._idempotency_header] = key
+            headers[self._idempotency_header] = (
+                random_key() if self.bugs.fresh_key_per_attempt else key
+            )
         version: int | None = None
         if self.lifecycle is not None:
+            if self.bugs.token_per_attempt:
+                self.lifecycle.descriptor.expires_at = 0.0  # "always fetch a fresh token"
             try:
                 token, version = await self.lifecycle.token()
             except AamError as exc:
@@ -582,7 +599,10 @@ class ConnectorInstance:
             self.lifecycle.on_answer(version)
         # A rate limit worded as a 403 (GitHub, Salesforce) paces the limiter like a 429.
         limited = status == 429 or (status == 403 and is_rate_limit(response))
-        self.limiter.on_response(429 if limited else status, response.headers, sent_at)
+        answer_headers: Any = response.headers
+        if self.bugs.ignore_retry_after:
+            answer_headers = {k: v for k, v in answer_headers.items() if k.lower() != "retry-after"}
+        self.limiter.on_response(429 if limited else status, answer_headers, sent_at)
         if status < 400:
             self._stats.attempt_latencies.append(latency)
             self._log_attempt(method, path, status, None, retries, key, latency)

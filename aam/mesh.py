@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+from aam.bugs import Bugs
 from aam.calllog import CallLog, Retention
 from aam.connector import ConnectorInstance
 from aam.contract import Operation, Outcome, ReplayCounts
@@ -51,9 +52,12 @@ class Mesh:
         calllog: CallLog,
         *,
         seed: int | None = None,
+        bugs: Bugs | None = None,
     ) -> None:
         self.store = store
         self.profile = profile
+        #: Documented bug switches (the judge's mutant suite only; all off normally).
+        self.bugs = bugs or Bugs()
         self.calllog = calllog
         self.seed = seed
         self.idempotency = IdempotencyStore(store)
@@ -70,6 +74,7 @@ class Mesh:
         profile: AamProfile | None = None,
         *,
         seed: int | None = None,
+        bugs: Bugs | None = None,
         calllog_batch: int = 100,
         calllog_flush_seconds: float = 0.5,
         retention: Retention | None = None,
@@ -83,7 +88,7 @@ class Mesh:
             retention=retention,
         )
         calllog.start()
-        mesh = cls(store, profile or AamProfile(), calllog, seed=seed)
+        mesh = cls(store, profile or AamProfile(), calllog, seed=seed, bugs=bugs)
         await mesh.intents.create_table()
         # Writes a dead process left in flight go to the DLQ; its replay resolves them.
         await mesh.intents.park_orphans(mesh.dlq)
@@ -116,6 +121,7 @@ class Mesh:
             intents=self.intents,
             mappings=mappings,
             seed=self.seed,
+            bugs=self.bugs,
         )
         self._connectors[connector_id] = connector
         self._dlq_changed(connector_id)  # entries left by an earlier process count from the start
@@ -259,9 +265,8 @@ class Mesh:
     # -- DLQ plumbing -----------------------------------------------------------------------------
     async def _replay_one(self, entry: DlqEntry) -> Any:
         connector = self._connectors[entry.connector_id]  # KeyError: the DLQ skips the entry
-        return await connector.post(
-            entry.path, entry.payload, entry.idempotency_key, dead_letter=False
-        )
+        key = None if self.bugs.replay_without_key else entry.idempotency_key
+        return await connector.post(entry.path, entry.payload, key, dead_letter=False)
 
     def _dlq_changed(self, connector_id: str) -> None:
         connector = self._connectors.get(connector_id)

@@ -12,8 +12,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -48,9 +49,15 @@ def resolve_token(state_dir: Path) -> tuple[str, Path | None]:
     return token, write_token_file(state_dir, token)
 
 
-def create_app(state_dir: Path, profile: AamProfile, token: str | None) -> Starlette:
-    """The served app: the Mesh opens under ``state_dir`` with the app and closes with it."""
-    holder: dict[str, Mesh] = {}
+def create_app(
+    state_dir: Path,
+    profile: AamProfile,
+    token: str | None,
+    opener: Callable[[], Awaitable[Any]] | None = None,
+) -> Starlette:
+    """The served app: the Mesh opens under ``state_dir`` with the app and closes with it.
+    ``opener`` builds another AAM-under-test instead (the judge's mutants)."""
+    holder: dict[str, Any] = {}
 
     class _Late:
         """Forwards the contract to the Mesh opened in the lifespan."""
@@ -60,11 +67,11 @@ def create_app(state_dir: Path, profile: AamProfile, token: str | None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        holder["mesh"] = await Mesh.open(state_dir, profile)
+        holder["mesh"] = await (opener() if opener else Mesh.open(state_dir, profile))
         try:
             yield
         finally:
-            await holder["mesh"].close()
+            await holder["mesh"].aclose()
 
     app = Starlette(lifespan=lifespan)
     app.mount("/", contract_app(_Late(), token=token))  # type: ignore[arg-type]
@@ -88,12 +95,13 @@ def serve(
     port: int = 8003,
     state_dir: Path = Path("var/aam-server"),
     profile: AamProfile | None = None,
+    opener: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
-    """Serve the reference AAM (blocking)."""
+    """Serve the reference AAM (blocking); ``opener`` serves another AAM-under-test instead."""
     import uvicorn
 
     token, written = resolve_token(state_dir)
     if written is not None:
         log.warning("AAM token written to %s (send it as Authorization: Bearer)", written)
-    app = create_app(state_dir, profile or AamProfile(), token)
+    app = create_app(state_dir, profile or AamProfile(), token, opener)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

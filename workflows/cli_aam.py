@@ -6,7 +6,7 @@ Registered on the main ``gauntlet`` app by :mod:`workflows.cli`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,13 @@ def aam_serve(
     profile: Annotated[
         str, typer.Option(help="Reference AAM profile: full, naive, sdk-default, full-<defence>.")
     ] = "full",
+    mutant: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve a mutant (the reference AAM with one realistic bug, workflows/mutants.py) "
+            "instead, to see the judge catch it over HTTP."
+        ),
+    ] = None,
 ) -> None:
     """Serve the reference AAM on the contract's endpoints; token from $GAUNTLET_AAM_TOKEN, else
     generated into <state dir>/aam-token (mode 0600)."""
@@ -50,10 +57,26 @@ def aam_serve(
             soft_wrap=True,
         )
         raise typer.Exit(2)
+    opener = None
+    label = chosen.label
+    if mutant is not None:
+        from workflows.mutants import mutant as find_mutant
+        from workflows.mutants import open_mutant
+
+        try:
+            find_mutant(mutant)
+        except KeyError as exc:
+            err.print(f"[red]error[/red] --mutant: {escape(str(exc.args[0]))}", highlight=False)
+            raise typer.Exit(2) from None
+        label = f"mutant {mutant}"
+
+        def opener() -> Any:
+            return open_mutant(mutant, state_dir)
+
     err.print(
-        f"reference AAM ({chosen.label}) on http://{escape(host)}:{port}; token from "
+        f"reference AAM ({label}) on http://{escape(host)}:{port}; token from "
         f"${TOKEN_ENV} or {escape(str(state_dir / 'aam-token'))}",
         highlight=False,
         soft_wrap=True,
     )
-    serve(host=host, port=port, state_dir=state_dir, profile=chosen)
+    serve(host=host, port=port, state_dir=state_dir, profile=chosen, opener=opener)

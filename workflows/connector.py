@@ -12,15 +12,17 @@ the AAM's word for them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aam.contract import AamUnderTest, Operation, Outcome
 from aam.errors import AamError, error_type
 from farm.spec import HttpMethod, Resource, ServiceSpec
+from workflows.evidence import OP_PARAM, OperationKind
+from workflows.evidence import Operation as Observed
 from workflows.farm_client import FarmClient
 from workflows.journal import RunJournal
 
@@ -115,6 +117,8 @@ class ConnectorHandle:
     run_id: str
     state: dict[str, Any] = field(default_factory=dict)
     figures: CallFigures = field(default_factory=CallFigures)
+    #: The workflow driving this copy (set per copy by the runner; names journal entries).
+    workflow: str = ""
 
     @property
     def service(self) -> str:
@@ -143,10 +147,40 @@ class ConnectorHandle:
         """Field name -> kind in the resource's version-1 schema."""
         return dict(self.spec.schema_.fields[resource])
 
-    async def call(self, operation: Operation) -> Outcome:
-        """Send one operation to the AAM and count what came back."""
+    async def call(
+        self,
+        operation: Operation,
+        kind: OperationKind,
+        *,
+        resource: str | None = None,
+        full_scan: bool = False,
+        lookup_value: str | None = None,
+    ) -> Outcome:
+        """Send one operation to the AAM; count it, and journal what was asked and what came
+        back (the judge's evidence: records received, the body asked for, the outcome)."""
+        observed = self.journal.begin(
+            kind,
+            workflow=self.workflow,
+            connector=self.id,
+            service=self.service,
+            tenant=self.tenant,
+            resource=resource,
+            op_id=operation.operation_id or str((operation.params or {}).get(OP_PARAM, "")),
+            require=operation.require or (),
+            full_scan=full_scan,
+            body=dict(operation.body) if operation.body is not None else None,
+            lookup_value=lookup_value,
+        )
         started = time.perf_counter()
-        outcome = await self.aam.call(operation)
+        try:
+            outcome = await self.aam.call(operation)
+        except asyncio.CancelledError:
+            self.journal.finish(observed, "cancelled")
+            raise
+        except BaseException:
+            self.journal.finish(observed, "failed", error_class="unclassified")
+            raise
+        self._journal(observed, outcome)
         f = self.figures
         f.calls += 1
         if outcome.ok:
@@ -158,46 +192,91 @@ class ConnectorHandle:
                 f.deferred += 1
         return outcome
 
+    def _journal(self, observed: Observed, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self.journal.finish(
+                observed,
+                "deferred" if outcome.deferred else "failed",
+                error_class=outcome.error_class,
+            )
+            return
+        if outcome.records is not None:
+            records = outcome.records
+        elif isinstance(outcome.data, dict) and isinstance(outcome.data.get("data"), list):
+            records = outcome.data["data"]
+        elif isinstance(outcome.data, dict) and observed.kind == "get":
+            records = [outcome.data]
+        else:
+            records = []
+        kept = [r for r in records if isinstance(r, dict)] if observed.kind != "write" else []
+        self.journal.finish(observed, "ok", records=kept)
+
+    def _marked(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The parameters with a fresh ``gauntlet_op`` marker: the farm ignores it, keeps it in
+        ``next`` links and records it, so the judge can tie every attempt to this operation."""
+        marker = self.journal.next_operation_id(f"{self.run_id}-op")
+        return {**(params or {}), OP_PARAM: marker}
+
     async def get(
-        self, path: str, params: dict[str, Any] | None = None, *, require: list[str] | None = None
-    ) -> Any:
-        """One GET through the AAM; the body (records in v1 field names)."""
-        op = Operation(
-            connector_id=self.id, method="GET", path=path, params=params, require=require
-        )
-        outcome = await self.call(op)
-        raise_for(outcome, op)
-        return outcome.data
-
-    async def post(self, path: str, body: dict[str, Any], *, operation_id: str) -> Any:
-        """One logical write through the AAM (the operation id names it on every attempt)."""
-        op = Operation(
-            connector_id=self.id, method="POST", path=path, body=body, operation_id=operation_id
-        )
-        outcome = await self.call(op)
-        raise_for(outcome, op)
-        return outcome.data
-
-    async def paginate(
         self,
         path: str,
         params: dict[str, Any] | None = None,
         *,
         require: list[str] | None = None,
-        max_records: int | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """One paginate operation (the AAM follows ``next`` links); yields its records."""
+        resource: str | None = None,
+    ) -> Any:
+        """One GET through the AAM (an item or one page); the body (records in v1 names)."""
         op = Operation(
             connector_id=self.id,
             method="GET",
             path=path,
-            params=params,
+            params=self._marked(params),
+            require=require,
+        )
+        outcome = await self.call(op, "get", resource=resource)
+        raise_for(outcome, op)
+        return outcome.data
+
+    async def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        operation_id: str,
+        resource: str | None = None,
+        lookup_value: str | None = None,
+    ) -> Any:
+        """One logical write through the AAM (the operation id names it on every attempt; its
+        lookup value ties it to the farm's ledger)."""
+        op = Operation(
+            connector_id=self.id, method="POST", path=path, body=body, operation_id=operation_id
+        )
+        outcome = await self.call(
+            op, "write", resource=resource, lookup_value=lookup_value or operation_id
+        )
+        raise_for(outcome, op)
+        return outcome.data
+
+    async def scan(
+        self,
+        path: str,
+        *,
+        resource: str,
+        require: list[str] | None = None,
+        max_records: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One paginate operation (the AAM follows ``next`` links): every record of the
+        collection (``max_records=None``, judged for completeness) or the first ``max_records``."""
+        op = Operation(
+            connector_id=self.id,
+            method="GET",
+            path=path,
+            params=self._marked(params),
             paginate=True,
             max_records=max_records,
             require=require,
         )
-        outcome = await self.call(op)
+        outcome = await self.call(op, "scan", resource=resource, full_scan=max_records is None)
         raise_for(outcome, op)
-        for record in outcome.records or []:
-            if isinstance(record, dict):
-                yield record
+        return [r for r in outcome.records or [] if isinstance(r, dict)]

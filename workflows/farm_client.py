@@ -137,6 +137,23 @@ class FarmClient:
         params = {"service": service} if service else None
         return await self._call("GET", "/admin/ledger", params=params)
 
+    async def attempts(self) -> list[dict[str, Any]]:
+        """``GET /admin/attempts``: every attempt the farm answered since its last reset, oldest
+        first (paged by sequence number)."""
+        rows: list[dict[str, Any]] = []
+        since = 0
+        for _ in range(100_000):  # bounded: a billion attempts is far beyond any run
+            page = await self._call(
+                "GET", "/admin/attempts", params={"since_seq": since, "limit": 10_000}
+            )
+            batch = page.get("attempts", []) if isinstance(page, dict) else []
+            rows += batch
+            nxt = page.get("next_since_seq") if isinstance(page, dict) else None
+            if not batch or nxt is None:
+                break
+            since = int(nxt)
+        return rows
+
     async def credentials(self) -> dict[str, Any]:
         """``GET /admin/credentials``: service -> tenant -> credential fields."""
         data = await self._call("GET", "/admin/credentials")

@@ -1,339 +1,756 @@
-"""The invariants of DESIGN.md, checked against the farm's ledger and counters.
+"""The invariants of DESIGN.md, judged on evidence the AAM cannot shape.
 
-Inputs are plain data (the journal the workflows kept, the farm's ledger and status, the AAM's
-per-connector counters, the DLQ state), so every check is testable without a farm or an AAM.
+Every check is a pure function of :class:`~workflows.evidence.JudgeEvidence` (the farm's attempt
+log, ledger, token facts, drift and record versions, plus what the workflows received) and the
+scenario's thresholds, so each is testable without a farm or an AAM. The AAM's own error labels
+appear in details as diagnostics only; no decision rests on them.
+
+Each invariant says what it is about and is ``not_exercised`` when the run produced nothing of
+the kind. A run with no completed logical operation cannot be judged at all (:func:`unjudgeable`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from workflows.journal import RunJournal
+from workflows.evidence import (
+    FarmAttempt,
+    JudgeEvidence,
+    Operation,
+    RecordTruth,
+    RecordVersion,
+    canonical_sha256,
+)
 from workflows.scenario import Thresholds
 from workflows.scorecard import InvariantResult
 
 #: Farm chaos level -> rate-limit factor (farm/README.md, "Chaos levels").
 RATE_FACTOR = {"off": 1.0, "calm": 1.0, "mild": 1.0, "storm": 0.5, "hell": 0.2}
-#: Error classes a retry can fix; what is left of them is what the AAM failed to absorb.
-TRANSIENT_CLASSES = ("server_error", "network_error", "timeout", "rate_limit")
-#: The outcome recorded when a workflow got an exception outside the AAM's error tree.
-UNCLASSIFIED = "unclassified"
 INVARIANT_NAMES = (
+    "operations_succeed",
     "no_lost_writes",
     "no_duplicate_writes",
-    "auth_transparent",
-    "rate_limit_etiquette",
+    "writes_intact",
+    "reads_correct",
+    "reads_complete",
+    "reads_fresh",
     "drift_handled",
+    "auth_transparent",
+    "token_etiquette",
+    "rate_limit_etiquette",
     "bounded_dlq",
     "retry_success_rate",
-    "errors_classified",
     "bounded_load_amplification",
 )
+#: Seconds a write's commit may trail the moment it was reported (clock granularity, one host).
+COMMIT_REPORT_SLACK = 0.25
+#: An attempt this soon after a Retry-After answer was already on its way (in flight) when the
+#: client heard the answer: it is not a violation.
+IN_FLIGHT_GRACE = 0.1
+#: A Retry-After counts as honoured when the next attempt waited at least this share of it.
+RETRY_AFTER_SHARE = 0.9
+SAMPLE = 5
 
 
-@dataclass
-class ConnectorEvidence:
-    """One connector's counters: the farm's view and the AAM's."""
-
-    connector: str
-    service: str
-    tenant: str
-    allowed_rps: float
-    burst: int
-    farm: dict[str, int] = field(default_factory=dict)  # /admin/status tenant counters
-    faults: dict[str, int] = field(default_factory=dict)  # ledger faults by kind
-    aam_calls: int = 0
-
-
-@dataclass
-class RunEvidence:
-    """Everything the checker needs about one finished run."""
-
-    duration: float
-    journal: RunJournal
-    ledger_writes: list[dict[str, Any]]
-    drift_events: list[dict[str, Any]]
-    connectors: list[ConnectorEvidence]
-    dlq_backlog: int  # entries pending when chaos ended, before any replay
-    dlq_pending_ops: set[str]  # operation ids still sitting in the DLQ at check time
-    drift_workflow_ran: bool = False
-    replay: dict[str, Any] = field(default_factory=dict)
-    #: Services the drift-sensitive workflow read; None = every service (drift events elsewhere
-    #: are not something that workflow could have handled).
-    drift_services: set[str] | None = None
-
-
-def check_all(evidence: RunEvidence, thresholds: Thresholds) -> list[InvariantResult]:
+def check_all(evidence: JudgeEvidence, thresholds: Thresholds) -> list[InvariantResult]:
     """Every invariant, in the scorecard's order."""
+    reads = ReadFindings.of(evidence, thresholds)
     results = [
+        operations_succeed(evidence, thresholds),
         no_lost_writes(evidence),
         no_duplicate_writes(evidence),
+        writes_intact(evidence),
+        reads.correct(),
+        reads_complete(evidence),
+        reads.fresh(),
+        reads.drift(),
         auth_transparent(evidence),
+        token_etiquette(evidence, thresholds),
         rate_limit_etiquette(evidence, thresholds),
-        drift_handled(evidence),
         bounded_dlq(evidence, thresholds),
         retry_success_rate(evidence, thresholds),
-        errors_classified(evidence),
     ]
     if thresholds.max_load_amplification is not None:
         results.append(bounded_load_amplification(evidence, thresholds.max_load_amplification))
     return results
 
 
-def _committed_by_lookup(evidence: RunEvidence) -> Counter[tuple[str, str, str]]:
-    return Counter(
-        (str(w.get("service")), str(w.get("tenant")), str(w.get("lookup_value")))
-        for w in evidence.ledger_writes
-        if w.get("lookup_value") is not None
+def unjudgeable(evidence: JudgeEvidence) -> str | None:
+    """Why the run cannot be judged (the verdict is ERROR), or ``None``."""
+    if not evidence.completed():
+        issued = len(evidence.operations)
+        return (
+            f"no logical operation completed ({issued} issued): the run proves nothing about "
+            "the AAM"
+        )
+    return None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _describe_attempts(attempts: list[FarmAttempt]) -> str:
+    if not attempts:
+        return "the farm saw no attempt"
+    shown = []
+    for a in attempts[:6]:
+        shown.append(a.transport or str(a.status))
+    more = f" +{len(attempts) - 6}" if len(attempts) > 6 else ""
+    return f"farm saw {len(attempts)} attempts: {', '.join(shown)}{more}"
+
+
+def _op_label(op: Operation) -> str:
+    return f"{op.op_id} ({op.kind} {op.connector}{' ' + op.resource if op.resource else ''})"
+
+
+def _ours(evidence: JudgeEvidence) -> dict[tuple[str, str, str], Operation]:
+    """Write operations by (service, tenant, lookup value)."""
+    return {
+        (op.service, op.tenant, op.lookup_value): op
+        for op in evidence.operations
+        if op.kind == "write" and op.lookup_value is not None
+    }
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+def operations_succeed(evidence: JudgeEvidence, thresholds: Thresholds) -> InvariantResult:
+    """The share of logical operations that succeeded, as the workflows saw it."""
+    floor = thresholds.min_operation_success or 0.0
+    done = evidence.completed()
+    if not done:
+        return InvariantResult.unexercised("operations_succeed", "no operation completed")
+    ok = sum(1 for op in done if op.outcome == "ok")
+    share = ok / len(done)
+    by_op = evidence.attempts_by_op()
+    failures = [op for op in done if op.outcome != "ok"]
+    sample = [f"{_op_label(op)}: {_describe_attempts(by_op.get(op.op_id, []))}" for op in failures]
+    figures: dict[str, Any] = {
+        "completed": len(done),
+        "succeeded": ok,
+        "failed": sum(1 for op in failures if op.outcome == "failed"),
+        "deferred": sum(1 for op in failures if op.outcome == "deferred"),
+        "share": round(share, 4),
+        "floor": floor,
+        "failures": sample[:20],
+    }
+    detail = f"{ok} of {len(done)} operations succeeded ({share:.1%}; floor {floor:.0%})"
+    if failures:
+        detail += "; e.g. " + "; ".join(sample[:3])
+    return InvariantResult(
+        name="operations_succeed", passed=share >= floor, detail=detail, figures=figures
     )
 
 
-def no_lost_writes(evidence: RunEvidence) -> InvariantResult:
-    """Every write issued is committed in the farm or sits in the DLQ."""
-    committed = _committed_by_lookup(evidence)
-    considered = lost = in_dlq = unresolved = 0
+# --- writes -------------------------------------------------------------------------------------
+
+
+def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
+    """A write reported ``ok`` was committed when it was reported; a deferred one by the end.
+
+    A write reported failed was not promised, so it cannot be lost (it counts against
+    ``operations_succeed``). A write still in flight when the run stopped is not judged.
+    """
+    first_commit: dict[tuple[str, str, str], float] = {}
+    for w in evidence.writes:
+        if w.lookup_value is None:
+            continue
+        key = (w.service, w.tenant, str(w.lookup_value))
+        first_commit[key] = min(first_commit.get(key, math.inf), w.committed_at)
+    considered = late = lost = deferred = 0
     sample: list[str] = []
-    for op_id, write in evidence.journal.writes.items():
-        if write.outcome in ("cancelled", "pending"):
-            unresolved += 1  # still in flight when the run stopped: neither side can be judged
+    for key, op in _ours(evidence).items():
+        if op.outcome not in ("ok", "deferred"):
             continue
         considered += 1
-        if committed[(write.service, write.tenant, op_id)] >= 1:
+        committed = first_commit.get(key)
+        if op.outcome == "deferred":
+            deferred += 1
+            if committed is None:
+                lost += 1
+                sample.append(f"{op.op_id} deferred, never committed (even after the replay)")
             continue
-        if op_id in evidence.dlq_pending_ops:
-            in_dlq += 1
-            continue
-        lost += 1
-        if len(sample) < 3:
-            sample.append(f"{op_id} ({write.connector}, {write.error_class or write.outcome})")
-    figures = {"issued": considered, "lost": lost, "in_dlq": in_dlq, "unresolved": unresolved}
+        if committed is None:
+            lost += 1
+            sample.append(f"{op.op_id} reported ok, never committed")
+        elif op.finished_at is not None and committed > op.finished_at + COMMIT_REPORT_SLACK:
+            late += 1
+            sample.append(
+                f"{op.op_id} reported ok {committed - op.finished_at:.2f} s before the farm "
+                "committed it"
+            )
+    figures = {"promised": considered, "deferred": deferred, "lost": lost, "ok_before_commit": late}
     if not considered:
-        why = f"no write finished ({unresolved} still in flight)" if unresolved else "no writes"
-        return InvariantResult.unexercised("no_lost_writes", why + " issued", figures)
-    detail = f"{considered} writes issued, {lost} neither committed nor in the DLQ"
-    if in_dlq:
-        detail += f", {in_dlq} waiting in the DLQ"
+        return InvariantResult.unexercised(
+            "no_lost_writes", "no write was reported ok or deferred", figures
+        )
+    bad = lost + late
+    detail = f"{considered} writes promised ({deferred} deferred): {lost} never committed"
+    detail += f", {late} reported ok before they were committed"
     if sample:
-        detail += "; e.g. " + ", ".join(sample)
-    return InvariantResult(name="no_lost_writes", passed=lost == 0, detail=detail, figures=figures)
+        detail += "; e.g. " + "; ".join(sample[:3])
+    return InvariantResult(name="no_lost_writes", passed=bad == 0, detail=detail, figures=figures)
 
 
-def no_duplicate_writes(evidence: RunEvidence) -> InvariantResult:
-    """At most one committed effect per logical write (operation id / idempotency key)."""
-    ours = {(w.service, w.tenant, op) for op, w in evidence.journal.writes.items()}
-    by_lookup = _committed_by_lookup(evidence)
+def no_duplicate_writes(evidence: JudgeEvidence) -> InvariantResult:
+    """At most one committed effect per logical write (lookup value) and per idempotency key."""
+    ours = _ours(evidence)
+    by_lookup = Counter(
+        (w.service, w.tenant, str(w.lookup_value))
+        for w in evidence.writes
+        if w.lookup_value is not None
+    )
     dupes = {k: n for k, n in by_lookup.items() if k in ours and n > 1}
     by_key = Counter(
-        (str(w.get("service")), str(w.get("tenant")), str(w.get("idempotency_key")))
-        for w in evidence.ledger_writes
-        if w.get("idempotency_key")
+        (w.service, w.tenant, w.idempotency_key) for w in evidence.writes if w.idempotency_key
     )
     key_dupes = {k: n for k, n in by_key.items() if n > 1}
-    extra = sum(n - 1 for n in dupes.values())
+    committed = sum(by_lookup[k] for k in ours)
     figures = {
-        "committed": sum(by_lookup[k] for k in ours),
+        "committed": committed,
         "duplicated_writes": len(dupes),
-        "extra_effects": extra,
+        "extra_effects": sum(n - 1 for n in dupes.values()),
         "duplicated_keys": len(key_dupes),
     }
+    if not committed and not key_dupes:
+        return InvariantResult.unexercised("no_duplicate_writes", "no write committed", figures)
     passed = not dupes and not key_dupes
-    if passed and not ours and not by_key:
-        return InvariantResult.unexercised("no_duplicate_writes", "no writes issued", figures)
     if passed:
-        detail = f"{figures['committed']} committed effects, each logical write at most once"
+        detail = f"{committed} committed effects, each logical write at most once"
     else:
-        sample = ", ".join(f"{k[2]} x{n}" for k, n in list(dupes.items())[:5])
-        detail = (
-            f"{len(dupes)} logical writes committed more than once ({extra} extra effects)"
-            + (f"; e.g. {sample}" if sample else "")
-            + (f"; {len(key_dupes)} idempotency keys committed twice" if key_dupes else "")
-        )
+        sample = ", ".join(f"{k[2]} x{n}" for k, n in list(dupes.items())[:SAMPLE])
+        detail = f"{len(dupes)} logical writes committed more than once"
+        detail += f" ({figures['extra_effects']} extra effects)"
+        if sample:
+            detail += f"; e.g. {sample}"
+        if key_dupes:
+            detail += f"; {len(key_dupes)} idempotency keys committed twice"
     return InvariantResult(
         name="no_duplicate_writes", passed=passed, detail=detail, figures=figures
     )
 
 
-def auth_transparent(evidence: RunEvidence) -> InvariantResult:
-    """No auth failure reaches a workflow while the credentials are valid."""
-    expired = evidence.journal.surfaced_total("auth_expired")
-    invalid = evidence.journal.surfaced_total("invalid_creds")
-    farm_401 = sum(c.farm.get("401", 0) for c in evidence.connectors)
-    tokens = sum(c.farm.get("tokens_issued", 0) for c in evidence.connectors)
-    figures = {
-        "auth_expired_surfaced": expired,
-        "invalid_creds_surfaced": invalid,
-        "farm_401": farm_401,
-        "tokens_issued": tokens,
-    }
-    passed = expired == 0 and invalid == 0
-    rotated = any(c.farm.get("tokens_issued", 0) >= 2 for c in evidence.connectors)
-    if passed and farm_401 == 0 and not rotated:
-        # Nothing expired, was refused or was refreshed: the credentials were never put to test.
-        why = "no token expired or was refreshed and no 401 answered"
-        return InvariantResult.unexercised(
-            "auth_transparent", f"{why} ({tokens} tokens issued)", figures
-        )
-    detail = (
-        f"{expired} auth_expired and {invalid} invalid_creds reached workflows "
-        f"(farm answered 401 {farm_401} times, issued {tokens} tokens)"
-    )
-    return InvariantResult(name="auth_transparent", passed=passed, detail=detail, figures=figures)
-
-
-def rate_limit_etiquette(evidence: RunEvidence, thresholds: Thresholds) -> InvariantResult:
-    """Per connector: the share of attempts refused by the token bucket, and the goodput ratio.
-
-    Random 429 spikes the farm injects (``rate_limit_spike`` faults) are not the client's fault
-    and are subtracted. Goodput ratio = 2xx answers / the work the connector was entitled to
-    send (its attempts, capped at allowed rate * duration + burst).
-    """
-    max_share = thresholds.max_rate_limited_share or 0.0
-    min_ratio = thresholds.min_goodput_ratio or 0.0
-    worst_share, worst_ratio = 0.0, 1.0
-    worst_share_conn = worst_ratio_conn = ""
-    per: dict[str, dict[str, float]] = {}
-    for c in evidence.connectors:
-        calls = c.farm.get("calls", 0)
-        if calls <= 0:
+def writes_intact(evidence: JudgeEvidence) -> InvariantResult:
+    """Every committed body equals what the workflow asked to write (all fields, canonical JSON)."""
+    ours = _ours(evidence)
+    checked = corrupt = 0
+    sample: list[str] = []
+    for w in evidence.writes:
+        op = ours.get((w.service, w.tenant, str(w.lookup_value)))
+        if op is None or op.body is None:
             continue
-        refused = max(0, c.farm.get("429", 0) - c.faults.get("rate_limit_spike", 0))
-        share = refused / calls
-        entitled = min(calls, c.allowed_rps * evidence.duration + c.burst)
-        ratio = min(1.0, c.farm.get("2xx", 0) / entitled) if entitled > 0 else 1.0
-        per[c.connector] = {"refused_share": round(share, 4), "goodput_ratio": round(ratio, 4)}
-        if share > worst_share or not worst_share_conn:
-            worst_share, worst_share_conn = share, c.connector
-        if ratio < worst_ratio or not worst_ratio_conn:
-            worst_ratio, worst_ratio_conn = ratio, c.connector
-    if not per:
-        return InvariantResult.unexercised("rate_limit_etiquette", "no calls")
-    passed = worst_share <= max_share and worst_ratio >= min_ratio
-    detail = (
-        f"worst 429 share {worst_share:.1%} ({worst_share_conn}, limit {max_share:.0%}); "
-        f"worst goodput ratio {worst_ratio:.0%} ({worst_ratio_conn}, floor {min_ratio:.0%})"
-    )
+        checked += 1
+        if canonical_sha256(op.body) != w.body_sha256:
+            corrupt += 1
+            if len(sample) < SAMPLE:
+                sample.append(f"{op.op_id} ({op.connector} {w.resource}/{w.record_id})")
+    figures = {"checked": checked, "corrupted": corrupt}
+    if not checked:
+        return InvariantResult.unexercised("writes_intact", "no write of ours committed", figures)
+    detail = f"{checked} committed bodies compared with what was asked, {corrupt} differ"
+    if sample:
+        detail += "; e.g. " + ", ".join(sample)
     return InvariantResult(
-        name="rate_limit_etiquette", passed=passed, detail=detail, figures={"connectors": per}
+        name="writes_intact", passed=corrupt == 0, detail=detail, figures=figures
     )
 
 
-def drift_handled(evidence: RunEvidence) -> InvariantResult:
-    """The drift-sensitive workflow never returned a value that differs from the ground truth."""
-    j = evidence.journal
-    services = evidence.drift_services
-    fired = [e for e in evidence.drift_events if services is None or e.get("service") in services]
+# --- reads --------------------------------------------------------------------------------------
+
+
+def _equal(expected: Any, got: Any) -> bool:
+    # Type-strict on purpose: "12.5" for 12.5 is wrong data (an unmapped retype), not a match.
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return type(expected) is type(got) and expected == got
+    if isinstance(expected, int | float) and isinstance(got, int | float):
+        return math.isclose(float(expected), float(got), rel_tol=1e-9, abs_tol=1e-9)
+    return type(expected) is type(got) and expected == got
+
+
+_MISSING = object()
+
+
+@dataclass
+class _Mismatch:
+    op: Operation
+    record_id: str
+    field: str
+    expected: Any
+    got: Any
+
+    def text(self) -> str:
+        got = "<missing>" if self.got is _MISSING else repr(self.got)
+        return (
+            f"{self.op.connector} {self.op.resource}/{self.record_id}.{self.field}: "
+            f"expected {self.expected!r}, got {got}"
+        )
+
+
+@dataclass
+class ReadFindings:
+    """One pass over every record the workflows received, feeding three invariants.
+
+    A record is *correct* when, field by field (v1 names), it equals some version the farm ever
+    held of it; *fresh* when the version it equals was in force during the operation (give or
+    take the freshness window). Fields a drift step touched before the read are the business of
+    ``drift_handled``; every other field of ``reads_correct``.
+    """
+
+    checked_records: int = 0
+    checked_values: int = 0
+    drift_values: int = 0
+    changed_records: int = 0
+    stale: list[str] | None = None
+    wrong: list[_Mismatch] | None = None
+    drift_wrong: list[_Mismatch] | None = None
+    unknown: list[str] | None = None
+    window: float = 1.0
+
+    @classmethod
+    def of(cls, evidence: JudgeEvidence, thresholds: Thresholds) -> ReadFindings:
+        found = cls(stale=[], wrong=[], drift_wrong=[], unknown=[])
+        found.window = thresholds.freshness_window_seconds or 1.0
+        drifted: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        for d in evidence.drift:
+            first = drifted[(d.service, d.resource)].get(d.field, math.inf)
+            drifted[(d.service, d.resource)][d.field] = min(first, d.at)
+        for op in evidence.operations:
+            if op.outcome != "ok" or op.kind == "write" or op.resource is None:
+                continue
+            truth = evidence.truth.get((op.service, op.tenant, op.resource))
+            if truth is None:
+                continue
+            for record in op.records:
+                found._check(op, record, truth, drifted.get((op.service, op.resource), {}))
+        return found
+
+    def _check(
+        self,
+        op: Operation,
+        record: dict[str, Any],
+        truth: RecordTruth,
+        drifted: dict[str, float],
+    ) -> None:
+        assert self.stale is not None and self.wrong is not None
+        assert self.drift_wrong is not None and self.unknown is not None
+        rid = str(record.get("id"))
+        history = truth.versions.get(rid)
+        end = (op.finished_at or op.started_at) + self.window
+        candidates = [v for v in history or () if v.valid_from <= end]
+        if not candidates:
+            self.unknown.append(f"{op.connector} {op.resource}/{rid}")
+            return
+        self.checked_records += 1
+        if len(history or ()) > 1:
+            self.changed_records += 1
+        finished = op.finished_at or op.started_at
+        touched = {f for f, at in drifted.items() if at <= finished}
+        # The version this record equals on the fields no drift touched; else the closest one.
+        best, best_errors = candidates[-1], None
+        for version in reversed(candidates):
+            errors = self._diff(op, rid, record, version, skip=touched)
+            if not errors:
+                best, best_errors = version, []
+                break
+            if best_errors is None or len(errors) < len(best_errors):
+                best, best_errors = version, errors
+        assert best_errors is not None
+        fields = [f for f in best.fields if f != "id"]
+        self.checked_values += len([f for f in fields if f not in touched])
+        self.wrong.extend(best_errors)
+        drift_errors = [
+            e for e in self._diff(op, rid, record, best, only=touched) if e.field in touched
+        ]
+        self.drift_values += len([f for f in fields if f in touched])
+        self.drift_wrong.extend(drift_errors)
+        if not best_errors:
+            window = truth.versions_between(rid, op.started_at - self.window, end)
+            in_force = {v.version for v in window}
+            if best.version not in in_force:
+                self.stale.append(
+                    f"{op.connector} {op.resource}/{rid}: version {best.version} returned, "
+                    f"version {max(in_force) if in_force else '?'} was current"
+                )
+
+    @staticmethod
+    def _diff(
+        op: Operation,
+        rid: str,
+        record: dict[str, Any],
+        version: RecordVersion,
+        *,
+        skip: set[str] | None = None,
+        only: set[str] | None = None,
+    ) -> list[_Mismatch]:
+        errors = []
+        for name, expected in version.fields.items():
+            if name == "id" or (skip and name in skip) or (only is not None and name not in only):
+                continue
+            got = record.get(name, _MISSING)
+            if got is _MISSING:
+                if name in op.require:
+                    errors.append(_Mismatch(op, rid, name, expected, got))
+                continue  # not asked for, and may be gone from the wire (drift removed it)
+            if not _equal(expected, got):
+                errors.append(_Mismatch(op, rid, name, expected, got))
+        return errors
+
+    def correct(self) -> InvariantResult:
+        assert self.wrong is not None and self.unknown is not None
+        figures = {
+            "records": self.checked_records,
+            "values": self.checked_values,
+            "wrong_values": len(self.wrong),
+            "unknown_records": len(self.unknown),
+        }
+        if not self.checked_records and not self.unknown:
+            return InvariantResult.unexercised("reads_correct", "no record was read", figures)
+        bad = len(self.wrong) + len(self.unknown)
+        detail = (
+            f"{self.checked_records} records ({self.checked_values} values) compared with the "
+            f"farm's ground truth: {len(self.wrong)} wrong values, {len(self.unknown)} records "
+            "the farm never held"
+        )
+        examples = [m.text() for m in self.wrong[:3]] + self.unknown[:2]
+        if examples:
+            detail += "; e.g. " + "; ".join(examples)
+        return InvariantResult(
+            name="reads_correct", passed=bad == 0, detail=detail, figures=figures
+        )
+
+    def fresh(self) -> InvariantResult:
+        assert self.stale is not None
+        figures = {
+            "records": self.checked_records,
+            "changed_records": self.changed_records,
+            "stale": len(self.stale),
+            "window_seconds": self.window,
+        }
+        if not self.changed_records:
+            return InvariantResult.unexercised(
+                "reads_fresh", "no record read had changed in the farm", figures
+            )
+        detail = (
+            f"{self.changed_records} records read that the farm had updated: "
+            f"{len(self.stale)} older than the version in force (window {self.window:g} s)"
+        )
+        if self.stale:
+            detail += "; e.g. " + "; ".join(self.stale[:3])
+        return InvariantResult(
+            name="reads_fresh", passed=not self.stale, detail=detail, figures=figures
+        )
+
+    def drift(self) -> InvariantResult:
+        assert self.drift_wrong is not None
+        figures = {"values_checked": self.drift_values, "wrong_values": len(self.drift_wrong)}
+        if not self.drift_values:
+            return InvariantResult.unexercised(
+                "drift_handled", "no value of a drifted field was read after its drift", figures
+            )
+        detail = (
+            f"{self.drift_values} values of drifted fields compared with the ground truth, "
+            f"{len(self.drift_wrong)} wrong"
+        )
+        if self.drift_wrong:
+            detail += "; e.g. " + "; ".join(m.text() for m in self.drift_wrong[:3])
+        return InvariantResult(
+            name="drift_handled", passed=not self.drift_wrong, detail=detail, figures=figures
+        )
+
+
+def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
+    """A full scan yields exactly the records that existed when it started: none missing, none
+    twice (records created during the scan may or may not appear)."""
+    scans = missing = twice = 0
+    sample: list[str] = []
+    for op in evidence.operations:
+        if op.kind != "scan" or not op.full_scan or op.outcome != "ok" or op.resource is None:
+            continue
+        truth = evidence.truth.get((op.service, op.tenant, op.resource))
+        if truth is None:
+            continue
+        scans += 1
+        ids = [str(r.get("id")) for r in op.records]
+        seen = Counter(ids)
+        dup = [i for i, n in seen.items() if n > 1]
+        expected = truth.ids_existing_at(op.started_at)
+        gone = expected - set(seen)
+        missing += len(gone)
+        twice += len(dup)
+        if (gone or dup) and len(sample) < SAMPLE:
+            sample.append(
+                f"{_op_label(op)}: {len(ids)} records received, {len(gone)} of "
+                f"{len(expected)} missing, {len(dup)} twice"
+            )
+    figures = {"full_scans": scans, "missing": missing, "duplicated": twice}
+    if not scans:
+        return InvariantResult.unexercised("reads_complete", "no full scan completed", figures)
+    detail = f"{scans} full scans: {missing} records missing, {twice} received twice"
+    if sample:
+        detail += "; e.g. " + "; ".join(sample[:3])
+    return InvariantResult(
+        name="reads_complete", passed=missing == 0 and twice == 0, detail=detail, figures=figures
+    )
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+def _auth_refusal(a: FarmAttempt) -> bool:
+    return a.status in (401, 403) and a.transport is None
+
+
+def auth_transparent(evidence: JudgeEvidence) -> InvariantResult:
+    """No operation fails because of an auth refusal while the tenant's credentials were valid.
+
+    Judged from the farm's side: an operation whose last attempt the farm refused with 401/403
+    surfaced an auth failure (the tenant's client credentials and keys stay valid all run)."""
+    by_op = evidence.attempts_by_op()
+    answered_401 = sum(1 for a in evidence.attempts if a.status == 401)
+    invalidations = sum(t.invalidations for t in evidence.tokens.values())
+    issued = sum(t.issued for t in evidence.tokens.values())
+    surfaced = []
+    for op in evidence.completed():
+        if op.outcome == "ok":
+            continue
+        attempts = by_op.get(op.op_id, [])
+        if attempts and _auth_refusal(attempts[-1]):
+            surfaced.append(f"{_op_label(op)}: last attempt refused {attempts[-1].status}")
     figures = {
-        "values_checked": j.drift_values_checked,
-        "wrong_values": j.drift_mismatch_count,
-        "refusals": j.drift_refusals,
-        "drift_events": len(fired),
+        "operations_failed_on_auth": len(surfaced),
+        "farm_401": answered_401,
+        "tokens_issued": issued,
+        "token_invalidations": invalidations,
     }
-    if not evidence.drift_workflow_ran:
+    if not surfaced and not answered_401 and not invalidations:
         return InvariantResult.unexercised(
-            "drift_handled", "no drift-sensitive workflow in this scenario", figures
-        )
-    passed = j.drift_mismatch_count == 0
-    if passed and (not fired or j.drift_values_checked + j.drift_refusals == 0):
-        # A wrong value always fails; without a drift the AAM had to handle, a clean read proves
-        # nothing about drift handling.
-        why = (
-            "no drift fired on the services the drift-sensitive workflow read"
-            if not fired
-            else "drift fired but the drift-sensitive workflow checked no value"
-        )
-        return InvariantResult.unexercised(
-            "drift_handled", f"{why} ({j.drift_values_checked} values checked)", figures
+            "auth_transparent", "no token expired or rotated and no request was refused", figures
         )
     detail = (
-        f"{j.drift_values_checked} values checked against ground truth, "
-        f"{j.drift_mismatch_count} wrong, {j.drift_refusals} refused as schema_drift; "
-        f"{len(fired)} drift events fired"
+        f"{len(surfaced)} operations failed on an auth refusal (farm answered 401 "
+        f"{answered_401} times; {invalidations} tokens expired or rotated; {issued} issued)"
     )
-    if j.drift_mismatches:
-        m = j.drift_mismatches[0]
-        detail += f"; e.g. {m.connector} {m.resource}/{m.record_id}.{m.field}: "
-        detail += f"expected {m.expected!r}, got {m.got!r}"
-    if not fired:
-        detail += " (no drift fired during the run)"
-    return InvariantResult(name="drift_handled", passed=passed, detail=detail, figures=figures)
-
-
-def bounded_dlq(evidence: RunEvidence, thresholds: Thresholds) -> InvariantResult:
-    """The DLQ backlog the chaos left behind stays under the mode's limit."""
-    limit = thresholds.max_dlq_entries if thresholds.max_dlq_entries is not None else 99
-    passed = evidence.dlq_backlog <= limit
-    detail = f"{evidence.dlq_backlog} entries when chaos ended (limit {limit})"
-    if evidence.replay:
-        detail += (
-            f"; replay: {evidence.replay.get('replayed', 0)} replayed, "
-            f"{evidence.replay.get('failed', 0)} failed again"
-        )
-    figures = {"backlog": evidence.dlq_backlog, "limit": limit, "replay": evidence.replay}
-    if not evidence.journal.writes and not evidence.dlq_backlog:
-        return InvariantResult.unexercised("bounded_dlq", "no writes issued", figures)
-    return InvariantResult(name="bounded_dlq", passed=passed, detail=detail, figures=figures)
-
-
-def retry_success_rate(evidence: RunEvidence, thresholds: Thresholds) -> InvariantResult:
-    """Share of the transient faults the farm injected that never reached a workflow.
-
-    Faults come from the farm's counters (5xx, dropped connections, stalls, 429s); what reached
-    the workflows is the journal's surfaced errors of the transient classes.
-    """
-    floor = thresholds.min_retry_success_rate or 0.0
-    faulted = sum(
-        c.farm.get("5xx", 0)
-        + c.farm.get("429", 0)
-        + c.farm.get("network_faults", 0)
-        + c.farm.get("timeouts", 0)
-        for c in evidence.connectors
+    if surfaced:
+        detail += "; e.g. " + "; ".join(surfaced[:3])
+    return InvariantResult(
+        name="auth_transparent", passed=not surfaced, detail=detail, figures=figures
     )
-    surfaced = sum(evidence.journal.surfaced_total(cls) for cls in TRANSIENT_CLASSES)
-    figures: dict[str, float] = {"transient_faults": faulted, "surfaced": surfaced}
-    if faulted == 0:
-        if surfaced == 0:
-            return InvariantResult.unexercised(
-                "retry_success_rate", "no transient faults injected", figures
+
+
+def token_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> InvariantResult:
+    """Token requests stay proportionate: about one per expiry or rotation, never one per call."""
+    per = thresholds.max_tokens_per_invalidation or 2.0
+    worst: tuple[float, str] = (0.0, "")
+    rows: dict[str, dict[str, int]] = {}
+    failed: list[str] = []
+    for (service, tenant), facts in sorted(evidence.tokens.items()):
+        if facts.issued == 0 and facts.invalidations == 0:
+            continue
+        allowed = math.ceil(per * (1 + facts.invalidations)) + 1
+        rows[f"{service}:{tenant}"] = {
+            "issued": facts.issued,
+            "invalidations": facts.invalidations,
+            "allowed": allowed,
+        }
+        ratio = facts.issued / allowed
+        if ratio > worst[0]:
+            worst = (ratio, f"{service}:{tenant}")
+        if facts.issued > allowed:
+            failed.append(
+                f"{service}:{tenant} requested {facts.issued} tokens for "
+                f"{facts.invalidations} expiries/rotations (allowed {allowed})"
             )
-        detail = f"no transient faults injected, yet {surfaced} transient errors surfaced"
-        return InvariantResult(
-            name="retry_success_rate", passed=False, detail=detail, figures=figures
+    if not rows:
+        return InvariantResult.unexercised("token_etiquette", "no OAuth connector was used")
+    issued = sum(r["issued"] for r in rows.values())
+    inval = sum(r["invalidations"] for r in rows.values())
+    detail = f"{issued} tokens requested for {inval} expiries/rotations over {len(rows)} connectors"
+    if failed:
+        detail += "; " + "; ".join(failed[:3])
+    return InvariantResult(
+        name="token_etiquette", passed=not failed, detail=detail, figures={"connectors": rows}
+    )
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+def _retry_after_violations(attempts: list[FarmAttempt]) -> tuple[int, int, list[str]]:
+    """(answers that asked to wait, attempts that did not wait, examples) for one connector.
+
+    A 429's Retry-After covers the whole connector (the bucket is per tenant); any other answer's
+    covers only the same operation's later attempts. Attempts that arrive within the in-flight
+    grace were already on their way when the answer went out."""
+    asked = violations = 0
+    sample: list[str] = []
+    windows: list[tuple[float, float, str | None]] = []  # (start, end, op or None = connector)
+    for a in attempts:
+        for start, end, op in windows:
+            if start <= a.at < end and (op is None or op == a.op):
+                violations += 1
+                if len(sample) < 3:
+                    sample.append(
+                        f"{a.method} {a.path} {end - a.at:.2f} s before its Retry-After ended"
+                    )
+                break
+        if a.retry_after is not None and a.retry_after > 0:
+            asked += 1
+            start = a.at + IN_FLIGHT_GRACE
+            end = a.at + RETRY_AFTER_SHARE * a.retry_after
+            if end > start:
+                windows.append((start, end, None if a.status == 429 else a.op))
+        windows = [w for w in windows if w[1] > a.at]
+    return asked, violations, sample
+
+
+def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> InvariantResult:
+    """Per connector: refusals by the token bucket, Retry-After honoured, and no gross under-use.
+
+    * share of attempts the bucket refused (injected 429 spikes are not the client's fault);
+    * attempts that arrived inside a Retry-After window the farm had given (after the in-flight
+      grace), as a share of the Retry-After answers;
+    * goodput against the allowed rate, judged only where the workflows could have sent far more
+      than the limit (copies x the farm's answer rate >= 2 x the limit)."""
+    max_share = thresholds.max_rate_limited_share or 0.0
+    max_violations = thresholds.max_retry_after_violation_share or 0.0
+    floor = thresholds.min_goodput_ratio or 0.0
+    per_tenant = {
+        key: [a for a in attempts if a.at <= evidence.finished_at]  # the replay is not the run
+        for key, attempts in evidence.attempts_by_tenant().items()
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for lim in evidence.limits:
+        attempts = per_tenant.get((lim.service, lim.tenant), [])
+        if not attempts:
+            continue
+        refused = sum(1 for a in attempts if a.rate_limited)
+        share = refused / len(attempts)
+        asked, violations, sample = _retry_after_violations(attempts)
+        ok = sum(1 for a in attempts if a.ok)
+        goodput = ok / evidence.duration
+        row: dict[str, Any] = {
+            "attempts": len(attempts),
+            "refused_share": round(share, 4),
+            "retry_after_answers": asked,
+            "retry_after_violations": violations,
+            "goodput_rps": round(goodput, 2),
+            "allowed_rps": round(lim.allowed_rps, 2),
+        }
+        saturating = _could_saturate(lim, attempts)
+        if saturating and lim.allowed_rps > 0:
+            ratio = min(1.0, goodput / lim.allowed_rps)
+            row["goodput_ratio"] = round(ratio, 4)
+            if ratio < floor:
+                problems.append(
+                    f"{lim.connector} used {ratio:.0%} of its allowed "
+                    f"{lim.allowed_rps:g} rps (floor {floor:.0%})"
+                )
+        rows[lim.connector] = row
+        if share > max_share:
+            problems.append(
+                f"{lim.connector}: {share:.1%} of attempts refused by the rate limit "
+                f"(limit {max_share:.0%})"
+            )
+        if asked and violations > max(1, max_violations * asked):
+            problems.append(
+                f"{lim.connector}: {violations} attempts ignored a Retry-After "
+                f"({asked} given); e.g. {sample[0]}"
+            )
+    if not rows:
+        return InvariantResult.unexercised("rate_limit_etiquette", "no attempt reached the farm")
+    worst_share = max(r["refused_share"] for r in rows.values())
+    violations_total = sum(r["retry_after_violations"] for r in rows.values())
+    asked_total = sum(r["retry_after_answers"] for r in rows.values())
+    detail = (
+        f"worst 429 share {worst_share:.1%} (limit {max_share:.0%}); {violations_total} of the "
+        f"attempts after {asked_total} Retry-After answers came too early"
+    )
+    ratios = [r["goodput_ratio"] for r in rows.values() if "goodput_ratio" in r]
+    if ratios:
+        detail += f"; worst goodput {min(ratios):.0%} of the allowed rate (floor {floor:.0%})"
+    if problems:
+        detail += "; " + "; ".join(problems[:3])
+    return InvariantResult(
+        name="rate_limit_etiquette",
+        passed=not problems,
+        detail=detail,
+        figures={"connectors": rows},
+    )
+
+
+def _could_saturate(lim: Any, attempts: list[FarmAttempt]) -> bool:
+    """Could the workflows' copies have sent at least twice the allowed rate?
+
+    Each copy is closed-loop: at best one attempt per farm answer time. The farm's own answer
+    time is not in the attempt log, so a loopback answer is taken as 20 ms (50/s per copy)."""
+    return lim.copies * 50.0 >= 2.0 * lim.allowed_rps
+
+
+# --- DLQ, retries, load -------------------------------------------------------------------------
+
+
+def bounded_dlq(evidence: JudgeEvidence, thresholds: Thresholds) -> InvariantResult:
+    """Writes the AAM deferred to its DLQ (as the workflows were told) stay under the limit."""
+    limit = thresholds.max_dlq_entries if thresholds.max_dlq_entries is not None else 99
+    writes = [op for op in evidence.completed() if op.kind == "write"]
+    deferred = sum(1 for op in writes if op.outcome == "deferred")
+    figures = {"deferred": deferred, "limit": limit, "writes": len(writes)}
+    if not writes:
+        return InvariantResult.unexercised("bounded_dlq", "no write completed", figures)
+    detail = f"{deferred} of {len(writes)} writes deferred to the DLQ (limit {limit})"
+    return InvariantResult(
+        name="bounded_dlq", passed=deferred <= limit, detail=detail, figures=figures
+    )
+
+
+def retry_success_rate(evidence: JudgeEvidence, thresholds: Thresholds) -> InvariantResult:
+    """Of the logical operations that met a transient fault on the farm, the share that still
+    succeeded (per operation, not per attempt: ten failed retries are one failed operation)."""
+    floor = thresholds.min_retry_success_rate or 0.0
+    by_op = evidence.attempts_by_op()
+    met = ok = 0
+    sample: list[str] = []
+    for op in evidence.completed():
+        attempts = by_op.get(op.op_id, [])
+        if not any(a.transient for a in attempts):
+            continue
+        met += 1
+        if op.outcome == "ok":
+            ok += 1
+        elif len(sample) < SAMPLE:
+            sample.append(f"{_op_label(op)}: {_describe_attempts(attempts)}")
+    figures: dict[str, Any] = {"operations_faulted": met, "recovered": ok}
+    if not met:
+        return InvariantResult.unexercised(
+            "retry_success_rate", "no operation met a transient fault", figures
         )
-    rate = max(0.0, 1.0 - surfaced / faulted)
+    rate = ok / met
     figures["rate"] = round(rate, 4)
     detail = (
-        f"{rate:.1%} of {faulted} transient faults absorbed "
-        f"({surfaced} reached workflows; floor {floor:.0%})"
+        f"{ok} of {met} operations that met a transient fault still succeeded ({rate:.1%}; "
+        f"floor {floor:.0%})"
     )
+    if sample and rate < floor:
+        detail += "; e.g. " + "; ".join(sample[:3])
     return InvariantResult(
         name="retry_success_rate", passed=rate >= floor, detail=detail, figures=figures
     )
 
 
-def bounded_load_amplification(evidence: RunEvidence, limit: float) -> InvariantResult:
-    """HTTP attempts the farm received per logical call stay under ``limit`` (no retry storm)."""
-    attempts = sum(c.farm.get("calls", 0) for c in evidence.connectors)
-    calls = sum(c.aam_calls for c in evidence.connectors)
-    ratio = attempts / calls if calls else 0.0
-    figures = {"farm_attempts": attempts, "logical_calls": calls, "ratio": round(ratio, 3)}
-    if not calls and not attempts:
-        return InvariantResult.unexercised("bounded_load_amplification", "no calls", figures)
-    detail = f"{ratio:.2f} farm attempts per logical call ({attempts}/{calls}; limit {limit:g})"
+def bounded_load_amplification(evidence: JudgeEvidence, limit: float) -> InvariantResult:
+    """HTTP attempts the farm received per logical operation stay under ``limit``."""
+    attempts = sum(1 for a in evidence.attempts if a.op is not None)
+    ops = len(evidence.completed())
+    ratio = attempts / ops if ops else 0.0
+    figures = {"farm_attempts": attempts, "operations": ops, "ratio": round(ratio, 3)}
+    if not ops:
+        return InvariantResult.unexercised("bounded_load_amplification", "no operation", figures)
+    detail = f"{ratio:.2f} farm attempts per logical operation ({attempts}/{ops}; limit {limit:g})"
     return InvariantResult(
         name="bounded_load_amplification", passed=ratio <= limit, detail=detail, figures=figures
-    )
-
-
-def errors_classified(evidence: RunEvidence) -> InvariantResult:
-    """Every failure that reached a workflow was one of the AAM's error classes."""
-    n = evidence.journal.surfaced_total(UNCLASSIFIED)
-    detail = (
-        "every failure reaching workflows was an AAM error class"
-        if n == 0
-        else f"{n} failures reached workflows outside the AAM's error tree (see the log)"
-    )
-    return InvariantResult(
-        name="errors_classified", passed=n == 0, detail=detail, figures={"unclassified": n}
     )

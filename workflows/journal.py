@@ -7,9 +7,16 @@ opinion of what happened on the wire.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from workflows.evidence import Operation, OperationKind
+
+#: Records kept per read operation, and in all: enough to judge, bounded in memory.
+MAX_RECORDS_PER_OPERATION = 5_000
+MAX_RECORDS_KEPT = 400_000
 
 WriteOutcome = Literal["pending", "ok", "failed", "cancelled"]
 
@@ -57,12 +64,68 @@ class RunJournal:
     drift_refusals: int = 0
     drift_mismatches: list[DriftMismatch] = field(default_factory=list)
     drift_mismatch_count: int = 0
+    #: Every logical operation the workflows handed to the AAM, in issue order (the judge's view).
+    operations: list[Operation] = field(default_factory=list)
+    records_kept: int = 0
     _op_counter: int = 0
 
     def next_operation_id(self, prefix: str) -> str:
         """A fresh, run-unique operation id."""
         self._op_counter += 1
         return f"{prefix}-{self._op_counter:06d}"
+
+    def begin(
+        self,
+        kind: OperationKind,
+        *,
+        workflow: str,
+        connector: str,
+        service: str,
+        tenant: str,
+        resource: str | None,
+        op_id: str,
+        require: list[str] | tuple[str, ...] = (),
+        full_scan: bool = False,
+        body: dict[str, Any] | None = None,
+        lookup_value: str | None = None,
+    ) -> Operation:
+        """Record a logical operation as it is handed to the AAM."""
+        op = Operation(
+            op_id=op_id,
+            kind=kind,
+            workflow=workflow,
+            connector=connector,
+            service=service,
+            tenant=tenant,
+            resource=resource,
+            started_at=time.time(),
+            require=tuple(require),
+            full_scan=full_scan,
+            body=body,
+            lookup_value=lookup_value,
+        )
+        self.operations.append(op)
+        return op
+
+    def finish(
+        self,
+        op: Operation,
+        outcome: Literal["ok", "failed", "deferred", "cancelled"],
+        *,
+        error_class: str | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record what came back (records are kept up to a bound; the rest are not judged)."""
+        op.finished_at = time.time()
+        op.outcome = outcome
+        op.error_class = error_class
+        if records:
+            room = min(MAX_RECORDS_PER_OPERATION, MAX_RECORDS_KEPT - self.records_kept)
+            if room < len(records):
+                op.full_scan = False  # a truncated copy cannot prove completeness
+            kept = records[: max(0, room)]
+            op.records = kept
+            self.records_kept += len(kept)
 
     def issue_write(self, write: IssuedWrite) -> None:
         """Record a write before it is sent (so a crash mid-call still counts it)."""

@@ -8,14 +8,13 @@ assigns it to services where it means something.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from farm.spec import DriftAction, ServiceSpec
 from workflows.connector import ConnectorHandle, WorkflowConfigError
-from workflows.journal import DriftMismatch, IssuedWrite
+from workflows.journal import IssuedWrite
 
 WorkflowFn = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -69,19 +68,70 @@ def _has_paginated(spec: ServiceSpec) -> bool:
 async def high_volume_read(
     connector: ConnectorHandle, resource: str | None = None, pages: int = 3
 ) -> dict[str, Any]:
-    """Read up to ``pages`` pages of a collection, following ``next`` links."""
+    """Read the first ``pages`` pages of a collection (one paginated operation). Every record
+    received is judged against the farm's ground truth."""
     candidates = connector.paginated_resources()
     chosen = _pick(connector, candidates, resource, "a paginated resource")
-    page_size = chosen.pagination.page_size
-    limit = max(1, int(pages)) * page_size
-    records = 0
-    # Only the id is relied on: this workflow measures throughput, not field semantics.
-    path = connector.collection_path(chosen)
-    async for _ in connector.paginate(path, require=["id"], max_records=limit):
-        records += 1
-        if records >= limit:
-            break
-    return {"records": records}
+    limit = max(1, int(pages)) * chosen.pagination.page_size
+    records = await connector.scan(
+        connector.collection_path(chosen), resource=chosen.name, require=["id"], max_records=limit
+    )
+    return {"records": len(records)}
+
+
+@register(
+    "full_scan_read",
+    _has_paginated,
+    "read a whole paginated collection; it must yield exactly the farm's records",
+)
+async def full_scan_read(connector: ConnectorHandle, resource: str | None = None) -> dict[str, Any]:
+    """Read every record of a collection in one paginated operation (judged for completeness:
+    no record missing, none twice)."""
+    chosen = _pick(connector, connector.paginated_resources(), resource, "a paginated resource")
+    records = await connector.scan(
+        connector.collection_path(chosen), resource=chosen.name, require=["id"]
+    )
+    return {"records": len(records)}
+
+
+def _has_item_get(spec: ServiceSpec) -> bool:
+    return any(e.is_item and e.method.value == "GET" for r in spec.resources for e in r.endpoints)
+
+
+@register(
+    "record_lookup",
+    _has_item_get,
+    "fetch single records by id, again and again; each must be the farm's current version",
+)
+async def record_lookup(
+    connector: ConnectorHandle, resource: str | None = None, spread: int = 20
+) -> dict[str, Any]:
+    """GET one record by id (chosen round-robin among the first ``spread`` records, so the same
+    records come back often and a client that caches them forever is caught serving stale
+    versions once the farm updates them)."""
+    candidates = [
+        r
+        for r in connector.spec.resources
+        if any(e.is_item and e.method.value == "GET" for e in r.endpoints)
+    ]
+    chosen = _pick(connector, candidates, resource, "a resource with an item GET")
+    item = next(e for e in chosen.endpoints if e.is_item and e.method.value == "GET")
+    turn = connector.state.get("lookup_turn", 0)
+    connector.state["lookup_turn"] = turn + 1
+    ids = connector.state.get(("lookup_ids", chosen.name))
+    if ids is None:
+        page = await connector.scan(
+            connector.collection_path(chosen), resource=chosen.name, require=["id"],
+            max_records=max(1, int(spread)),
+        )  # fmt: skip
+        ids = [str(r["id"]) for r in page if "id" in r]
+        connector.state[("lookup_ids", chosen.name)] = ids
+    if not ids:
+        return {"records": 0}
+    rid = ids[turn % len(ids)]
+    path = item.path.replace("{id}", rid)
+    await connector.get(path, resource=chosen.name, require=["id"])
+    return {"records": 1}
 
 
 # --- idempotent write ---------------------------------------------------------------------------
@@ -146,7 +196,13 @@ async def idempotent_write(
     )
     connector.journal.issue_write(write)
     try:
-        await connector.post(connector.collection_path(chosen), body, operation_id=op_id)
+        await connector.post(
+            connector.collection_path(chosen),
+            body,
+            operation_id=op_id,
+            resource=chosen.name,
+            lookup_value=op_id,
+        )
     except BaseException as exc:
         write.outcome = "failed"
         write.error_class = getattr(exc, "error_class", type(exc).__name__)
@@ -177,18 +233,6 @@ def drift_target(spec: ServiceSpec) -> tuple[str, str] | None:
     return None
 
 
-def _values_equal(expected: Any, got: Any) -> bool:
-    # Type-strict on purpose: "12.5" for 12.5 is wrong data (an unmapped retype), not a match.
-    if isinstance(expected, bool) or isinstance(got, bool):
-        return type(expected) is type(got) and expected == got
-    if isinstance(expected, int | float) and isinstance(got, int | float):
-        return math.isclose(float(expected), float(got), rel_tol=1e-9, abs_tol=1e-9)
-    return type(expected) is type(got) and expected == got
-
-
-_MISSING = "<missing>"
-
-
 @register(
     "drift_sensitive_read",
     lambda spec: drift_target(spec) is not None,
@@ -200,59 +244,21 @@ async def drift_sensitive_read(
     field: str | None = None,
     pages: int = 2,
 ) -> dict[str, Any]:
-    """Read records and compare the drifting field with the farm's canonical records.
-
-    A wrong or missing value is a mismatch (wrong data returned). ``errors.SchemaDrift`` from
-    the AAM is the acceptable alternative: the runner stops this workflow copy.
-    """
+    """Read records relying on the drifting field (``require``): the judge compares every value
+    with the farm's ground truth. ``errors.SchemaDrift`` from the AAM is the acceptable
+    alternative to a mapped value: the runner stops this workflow copy."""
     target = drift_target(connector.spec)
     res_name = resource or (target[0] if target else None)
     fld = field or (target[1] if target else None)
     if not res_name or not fld:
         raise WorkflowConfigError(f"{connector.service}: no drifting field to read")
     chosen = _pick(connector, connector.paginated_resources(), res_name, "a paginated resource")
-    truth = await connector.truth.records(connector.service, chosen.name, connector.tenant)
     limit = max(1, int(pages)) * chosen.pagination.page_size
-    checked = mismatched = seen = 0
-    path = connector.collection_path(chosen)
-    later: list[tuple[str, Any, Any]] = []  # records whose version the cached truth predates
-    async for record in connector.paginate(path, require=["id", fld], max_records=limit):
-        seen += 1
-        rid = str(record.get("id"))
-        canonical = truth.get(rid)
-        if canonical is not None and fld in canonical:
-            version = record.get("version")
-            if version is not None and version != canonical.get("version"):
-                later.append((rid, version, record.get(fld, _MISSING)))
-            else:
-                checked += 1
-                # counted as we go: a page that fails later must not hide the values checked
-                connector.journal.drift_values_checked += 1
-                mismatched += _compare(connector, chosen.name, rid, fld, canonical[fld],
-                                       record.get(fld, _MISSING))  # fmt: skip
-        if seen >= limit:
-            break
-    if later:
-        # Living data: the record changed since the truth was fetched; compare with the very
-        # version the AAM returned, from the farm's version history.
-        history = await connector.truth.versions(connector.service, chosen.name, connector.tenant)
-        for rid, version, got in later:
-            match = next((v for v in history.get(rid, []) if v.get("version") == version), None)
-            expected = (match or {}).get("record", {}).get(fld, _MISSING)
-            checked += 1
-            connector.journal.drift_values_checked += 1
-            mismatched += _compare(connector, chosen.name, rid, fld, expected, got)
-    return {"checked": checked, "mismatched": mismatched}
-
-
-def _compare(
-    connector: ConnectorHandle, resource: str, rid: str, fld: str, expected: Any, got: Any
-) -> int:
-    """1 (and a journal entry) when ``got`` is not the ground truth's ``expected``."""
-    if _values_equal(expected, got):
-        return 0
-    connector.journal.mismatch(DriftMismatch(connector.id, resource, rid, fld, expected, got))
-    return 1
+    records = await connector.scan(
+        connector.collection_path(chosen), resource=chosen.name, require=["id", fld],
+        max_records=limit,
+    )  # fmt: skip
+    return {"records": len(records)}
 
 
 def _pick(connector: ConnectorHandle, candidates: list[Any], name: str | None, what: str) -> Any:

@@ -38,14 +38,17 @@ SCENARIO_RUNS = Counter(
 )
 SCENARIO_VERDICT = Gauge(
     "gauntlet_scenario_verdict",
-    "Verdict of the last run: 1 passed, 0 failed.",
+    "Verdict of the last run: 1 passed, 0 failed, -1 error (the run could not be judged).",
     ["scenario", "mode", "profile"],
 )
 SCENARIO_INVARIANT = Gauge(
-    "gauntlet_scenario_invariant_passed",
-    "Invariant result of the last run: 1 held, 0 broken.",
-    ["scenario", "profile", "invariant"],
+    "gauntlet_scenario_invariant_status",
+    "Invariant status of the last run: 1 on the series of its status (pass, fail or "
+    "not_exercised), 0 on the other two.",
+    ["scenario", "profile", "invariant", "status"],
 )
+VERDICT_VALUES = {"PASSED": 1, "FAILED": 0, "ERROR": -1}
+STATUSES = ("pass", "fail", "not_exercised")
 SCENARIO_RUNNING = Gauge(
     "gauntlet_scenario_running",
     "1 while a scenario runs.",
@@ -61,12 +64,26 @@ def precreate(scenario: str, mode: str, profile: str, workflows: dict[str, list[
             WORKFLOW_CONNECTOR_INFO.labels(workflow, connector).set(1)
             for outcome in ("ok", "server_error", "network_error", "timeout", "rate_limit"):
                 WORKFLOW_RUNS.labels(workflow, connector, outcome)
-    for verdict in ("PASSED", "FAILED"):
+    for verdict in VERDICT_VALUES:
         SCENARIO_RUNS.labels(scenario, mode, profile, verdict)
     for invariant in INVARIANT_NAMES:
-        SCENARIO_INVARIANT.labels(scenario, profile, invariant)
+        for status in STATUSES:
+            SCENARIO_INVARIANT.labels(scenario, profile, invariant, status)
     SCENARIO_VERDICT.labels(scenario, mode, profile)
     SCENARIO_RUNNING.labels(scenario, profile)
+
+
+def record_verdict(
+    scenario: str, mode: str, profile: str, verdict: str, statuses: dict[str, str]
+) -> None:
+    """Set the last-run gauges: the verdict, and each invariant's status series."""
+    SCENARIO_RUNS.labels(scenario, mode, profile, verdict).inc()
+    SCENARIO_VERDICT.labels(scenario, mode, profile).set(VERDICT_VALUES[verdict])
+    for invariant, current in statuses.items():
+        for status in STATUSES:
+            SCENARIO_INVARIANT.labels(scenario, profile, invariant, status).set(
+                1 if status == current else 0
+            )
 
 
 def push_if_configured(registry: CollectorRegistry = REGISTRY) -> bool:

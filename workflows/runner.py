@@ -45,20 +45,29 @@ from workflows import metrics
 from workflows.aam_http import AamContractError
 from workflows.connector import ConnectorHandle, GroundTruth, WorkflowConfigError
 from workflows.descriptors import DescriptorError, descriptor_for
+from workflows.evidence import ConnectorLimits, JudgeEvidence
 from workflows.farm_client import FarmBusy, FarmError, FarmSet
 from workflows.farm_lease import FarmLeases, FarmUntrustworthy
-from workflows.invariants import (
-    RATE_FACTOR,
-    UNCLASSIFIED,
-    ConnectorEvidence,
-    RunEvidence,
-    check_all,
+from workflows.ground_truth import (
+    committed_writes,
+    drift_facts,
+    farm_attempts,
+    record_truth,
+    resources_read,
+    token_facts,
 )
+from workflows.invariants import RATE_FACTOR, check_all, unjudgeable
 from workflows.journal import RunJournal
 from workflows.library import get_workflow
 from workflows.params import validate_params
 from workflows.scenario import ScenarioSpec
 from workflows.scorecard import ConnectorFigures, Scorecard, WorkflowFigures, verdict_of
+
+#: The label a workflow failure gets when it is outside the AAM's error tree.
+UNCLASSIFIED = "unclassified"
+#: An operation the AAM has not answered this long after it was handed over never will: it is a
+#: failure (the AAM hung), not an operation cut short by the end of the run.
+OPERATION_DEADLINE_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,8 @@ class RunOptions:
     #: in-process, built with the scenario's profile.
     aam_url: str | None = None
     aam_token: str | None = field(default=None, repr=False)
+    #: A mutant of the reference AAM (workflows/mutants.py) instead of the scenario's profile.
+    mutant: str | None = None
 
 
 @dataclass
@@ -167,7 +178,13 @@ class ScenarioRun:
         #: The AAM under test over HTTP: --aam-url, else the scenario's ``aam.url``.
         self.aam_url = options.aam_url or (spec.aam.url if spec.aam is not None else None)
         #: An AAM reached over HTTP is whatever it is: the scenario's profile does not apply.
-        self.profile_label = EXTERNAL_PROFILE if self.aam_url else spec.profile.label
+        self.profile_label = (
+            EXTERNAL_PROFILE
+            if self.aam_url
+            else f"mutant-{options.mutant}"
+            if options.mutant
+            else spec.profile.label
+        )
         self.progress = RunProgress(
             run_id=self.run_id,
             scenario=spec.name,
@@ -293,6 +310,10 @@ class ScenarioRun:
 
         state = self.options.state_dir / "runs" / self.run_id / "aam"
         state.mkdir(parents=True, exist_ok=True)
+        if self.options.mutant:
+            from workflows.mutants import open_mutant
+
+            return await open_mutant(self.options.mutant, state, seed=self.spec.seed)
         return await Mesh.open(state_dir=state, profile=self.spec.profile, seed=self.spec.seed)
 
     async def execute(self) -> Scorecard:
@@ -414,9 +435,10 @@ class ScenarioRun:
             for cid, handle in self._handles.items():
                 if handle.service not in services:
                     continue
+                copy = dataclasses.replace(handle, workflow=wf.name)
                 for _ in range(concurrency):
                     task = asyncio.create_task(
-                        self._copy(wf, handle, params, deadline), name=f"{wf.name}:{cid}"
+                        self._copy(wf, copy, params, deadline), name=f"{wf.name}:{cid}"
                     )
                     (write_tasks if wf.name in DRAINING_WORKFLOWS else read_tasks).append(task)
 
@@ -449,7 +471,9 @@ class ScenarioRun:
         for write in self.journal.writes.values():
             if write.outcome == "pending":
                 write.outcome = "cancelled"
+        self._settle_pending_operations()
         elapsed = time.monotonic() - started
+        finished_wall = time.time()
         self._refresh_progress(started)
         stats_at_end = dict(self.progress.connectors)
 
@@ -472,63 +496,68 @@ class ScenarioRun:
         # Before any evidence is read: can the farms vouch for the whole run?
         assert self._leases is not None
         await self._leases.verify()
-        ledger_writes: list[dict[str, Any]] = []
-        drift_events: list[dict[str, Any]] = []
-        faults: dict[str, Any] = {}
+        ledger: dict[str, Any] = {"writes": [], "drift_events": []}
         status_services: dict[str, Any] = {}
+        attempt_rows: list[dict[str, Any]] = []
         for client in farms.clients_for(spec.services):
-            ledger = await client.ledger()
+            part = await client.ledger()
+            ledger["writes"] += part.get("writes", [])
+            ledger["drift_events"] += part.get("drift_events", [])
             status = await client.status()
-            ledger_writes += [w for w in ledger.get("writes", []) if w.get("service") in specs]
-            drift_events += [e for e in ledger.get("drift_events", []) if e.get("service") in specs]
-            faults.update({k: v for k, v in ledger.get("faults", {}).items() if k in specs})
             status_services.update(
                 {k: v for k, v in status.get("services", {}).items() if k in specs}
             )
-        committed_ops = {
-            str(w.get("lookup_value")) for w in ledger_writes if w.get("lookup_value") is not None
-        }
+            attempt_rows += [r for r in await client.attempts() if r.get("service") in specs]
+        writes = committed_writes(ledger, specs)
+        truth = {}
+        for service, tenant, resource in sorted(resources_read(self.journal.operations)):
+            truth[(service, tenant, resource)] = await record_truth(
+                farms.client(service), service, tenant, resource, writes
+            )
+        committed_ops = {w.lookup_value for w in writes if w.lookup_value is not None}
         pending_ops = parked_operations(deferred, committed_ops, still_parked)
 
         factor = RATE_FACTOR.get(spec.mode.value, 1.0)
-        evidence_conns: list[ConnectorEvidence] = []
+        copies: dict[str, int] = {}
+        for _, services, _, concurrency in assignments:
+            for cid, handle in self._handles.items():
+                if handle.service in services:
+                    copies[cid] = copies.get(cid, 0) + concurrency
+        limits: list[ConnectorLimits] = []
         figures: list[ConnectorFigures] = []
         for cid, handle in self._handles.items():
-            sspec = handle.spec
-            limit = sspec.rate_limit_for(handle.tenant)
+            limit = handle.spec.rate_limit_for(handle.tenant)
             farm = status_services.get(handle.service, {}).get("tenants", {}).get(handle.tenant, {})
-            st = stats_at_end.get(cid, {})
-            ev = ConnectorEvidence(
+            lim = ConnectorLimits(
                 connector=cid,
                 service=handle.service,
                 tenant=handle.tenant,
                 allowed_rps=limit.max_rps * factor,
                 burst=max(1, int(limit.burst * factor)),
-                farm={k: int(v) for k, v in farm.items() if isinstance(v, int | float)},
-                faults=dict(faults.get(handle.service, {}).get(handle.tenant, {})),
-                aam_calls=handle.figures.calls,
+                copies=copies.get(cid, 0),
             )
-            evidence_conns.append(ev)
-            figures.append(self._figures(handle, st, ev, elapsed))
+            limits.append(lim)
+            figures.append(self._figures(handle, stats_at_end.get(cid, {}), farm, lim, elapsed))
 
-        evidence = RunEvidence(
-            duration=elapsed,
-            journal=self.journal,
-            ledger_writes=ledger_writes,
-            drift_events=drift_events,
-            connectors=evidence_conns,
-            dlq_backlog=backlog,
-            dlq_pending_ops=pending_ops,
-            drift_workflow_ran=any(wf.name == "drift_sensitive_read" for wf, *_ in assignments),
-            drift_services={
-                svc
-                for wf, services, *_ in assignments
-                if wf.name == "drift_sensitive_read"
-                for svc in services
-            },
-            replay=replay,
+        evidence = JudgeEvidence(
+            started_at=started_wall.timestamp(),
+            finished_at=finished_wall,
+            operations=self.journal.operations,
+            attempts=farm_attempts(attempt_rows),
+            writes=writes,
+            truth=truth,
+            tokens=token_facts(
+                specs,
+                {"services": status_services},
+                [(h.service, h.tenant) for h in self._handles.values()],
+                elapsed,
+            ),
+            drift=drift_facts(ledger, specs, started_wall.timestamp()),
+            limits=limits,
+            replayed=bool(replay),
         )
         invariants = check_all(evidence, spec.effective_thresholds())
+        error = unjudgeable(evidence)
         card = Scorecard(
             run_id=self.run_id,
             scenario=spec.name,
@@ -542,7 +571,8 @@ class ScenarioRun:
             workflows=self._workflow_figures(wf_connectors),
             invariants=invariants,
             dlq={"backlog": backlog, "pending_after_replay": len(pending_ops), "replay": replay},
-            verdict=verdict_of(invariants),
+            verdict="ERROR" if error else verdict_of(invariants),
+            error=error,
         )
         self._record_metrics(card)
         self.progress.phase = "done"
@@ -613,8 +643,26 @@ class ScenarioRun:
             else:
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
 
+    def _settle_pending_operations(self) -> None:
+        """Operations still unanswered when the run stopped: a failure if the AAM sat on them past
+        the deadline (it hung), else cut short by the end of the run (not judged)."""
+        now = time.time()
+        deadline = self.spec.operation_deadline_seconds or OPERATION_DEADLINE_SECONDS
+        for op in self.journal.operations:
+            if op.outcome != "pending":
+                continue
+            if now - op.started_at > deadline:
+                self.journal.finish(op, "failed", error_class="no_answer")
+            else:
+                self.journal.finish(op, "cancelled")
+
     def _figures(
-        self, handle: ConnectorHandle, st: dict[str, Any], ev: ConnectorEvidence, elapsed: float
+        self,
+        handle: ConnectorHandle,
+        st: dict[str, Any],
+        farm: dict[str, Any],
+        lim: ConnectorLimits,
+        elapsed: float,
     ) -> ConnectorFigures:
         successes = int(st.get("successes", 0))
         circuit = st.get("circuit_state")
@@ -623,12 +671,12 @@ class ScenarioRun:
             service=handle.service,
             tenant=handle.tenant,
             calls=int(st.get("calls", 0)),
-            attempts=int(st.get("attempts", ev.farm.get("calls", 0))),
+            attempts=int(st.get("attempts", farm.get("calls", 0))),
             successes=successes,
             goodput_rps=round(successes / elapsed, 2) if elapsed > 0 else 0.0,
             errors={str(k): int(v) for k, v in (st.get("failures") or {}).items() if v},
             retries=int(st.get("retries", 0)),
-            token_refreshes=int(st.get("token_refreshes", ev.farm.get("tokens_issued", 0))),
+            token_refreshes=int(st.get("token_refreshes", farm.get("tokens_issued", 0))),
             dlq_entries=int(st.get("dlq_entries", st.get("deferred", 0))),
             latency_p50=st.get("latency_p50"),
             latency_p99=st.get("latency_p99"),
@@ -636,11 +684,11 @@ class ScenarioRun:
             attempt_latency_p99=st.get("attempt_latency_p99"),
             limiter_wait_seconds=round(float(st.get("limiter_wait_seconds") or 0.0), 3),
             circuit_state=None if circuit is None else str(getattr(circuit, "value", circuit)),
-            farm_calls=ev.farm.get("calls", 0),
-            farm_2xx=ev.farm.get("2xx", 0),
-            farm_429=ev.farm.get("429", 0),
-            farm_401=ev.farm.get("401", 0),
-            allowed_rps=round(ev.allowed_rps, 2),
+            farm_calls=int(farm.get("calls", 0)),
+            farm_2xx=int(farm.get("2xx", 0)),
+            farm_429=int(farm.get("429", 0)),
+            farm_401=int(farm.get("401", 0)),
+            allowed_rps=round(lim.allowed_rps, 2),
         )
 
     def _workflow_figures(self, wf_connectors: dict[str, list[str]]) -> list[WorkflowFigures]:
@@ -664,14 +712,13 @@ class ScenarioRun:
         return out
 
     def _record_metrics(self, card: Scorecard) -> None:
-        metrics.SCENARIO_RUNS.labels(card.scenario, card.mode, card.profile, card.verdict).inc()
-        metrics.SCENARIO_VERDICT.labels(card.scenario, card.mode, card.profile).set(
-            1 if card.passed else 0
+        metrics.record_verdict(
+            card.scenario,
+            card.mode,
+            card.profile,
+            card.verdict,
+            {inv.name: inv.status for inv in card.invariants},
         )
-        for inv in card.invariants:
-            metrics.SCENARIO_INVARIANT.labels(card.scenario, card.profile, inv.name).set(
-                1 if inv.passed else 0
-            )
 
 
 async def run_scenario(

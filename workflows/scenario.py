@@ -39,7 +39,25 @@ class WorkflowRun(ScenarioModel):
 class Thresholds(ScenarioModel):
     """Pass/fail limits for the invariants; unset fields take the mode's defaults."""
 
+    min_operation_success: float | None = Field(
+        default=None, ge=0, le=1, description="share of logical operations that must succeed"
+    )
     max_rate_limited_share: float | None = Field(default=None, ge=0, le=1)
+    max_retry_after_violation_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="attempts that arrive inside a Retry-After window, per Retry-After answer",
+    )
+    max_tokens_per_invalidation: float | None = Field(
+        default=None, ge=1, description="token requests allowed per expiry or rotation (x2 slack)"
+    )
+    freshness_window_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        description="how far a read may trail a record update and still count as fresh",
+    )
     min_goodput_ratio: float | None = Field(default=None, ge=0, le=1)
     max_dlq_entries: int | None = Field(default=None, ge=0)
     min_retry_success_rate: float | None = Field(default=None, ge=0, le=1)
@@ -54,24 +72,40 @@ class Thresholds(ScenarioModel):
 #: The mode defaults (seed figures: DLQ < 100, retry success > 80% even in hell).
 DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
     Mode.calm: Thresholds(
+        min_operation_success=0.99,
+        max_retry_after_violation_share=0.1,
+        max_tokens_per_invalidation=2.0,
+        freshness_window_seconds=1.0,
         max_rate_limited_share=0.02,
         min_goodput_ratio=0.5,
         max_dlq_entries=0,
         min_retry_success_rate=0.9,
     ),
     Mode.mild: Thresholds(
+        min_operation_success=0.97,
+        max_retry_after_violation_share=0.1,
+        max_tokens_per_invalidation=2.0,
+        freshness_window_seconds=1.0,
         max_rate_limited_share=0.05,
         min_goodput_ratio=0.4,
         max_dlq_entries=10,
         min_retry_success_rate=0.9,
     ),
     Mode.storm: Thresholds(
+        min_operation_success=0.9,
+        max_retry_after_violation_share=0.1,
+        max_tokens_per_invalidation=2.0,
+        freshness_window_seconds=1.0,
         max_rate_limited_share=0.10,
         min_goodput_ratio=0.3,
         max_dlq_entries=50,
         min_retry_success_rate=0.85,
     ),
     Mode.hell: Thresholds(
+        min_operation_success=0.7,
+        max_retry_after_violation_share=0.1,
+        max_tokens_per_invalidation=2.0,
+        freshness_window_seconds=1.0,
         max_rate_limited_share=0.20,
         min_goodput_ratio=0.15,
         max_dlq_entries=99,
@@ -116,6 +150,13 @@ class ScenarioSpec(ScenarioModel):
         default=None,
         description="test the AAM at this URL (the HTTP contract) instead of the reference AAM "
         "with 'profile'",
+    )
+    operation_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="an operation the AAM has not answered this long after it was handed over "
+        "is judged failed (the AAM hung), not cut short by the end of the run",
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
 

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Verdict = Literal["PASSED", "FAILED"]
+#: ``ERROR``: the run could not be judged (nothing completed, the farm could not vouch for its
+#: evidence, the AAM under test broke the contract); exit code 2, never PASSED or FAILED.
+Verdict = Literal["PASSED", "FAILED", "ERROR"]
 #: ``not_exercised``: the run never produced the situation the invariant is about (no drift fired,
 #: no writes issued, no transient faults), so it proves nothing either way. It does not fail the
 #: verdict, but it is never shown as a pass.
@@ -136,6 +138,7 @@ class Scorecard(BaseModel):
     invariants: list[InvariantResult]
     dlq: dict[str, Any] = Field(default_factory=dict, description="backlog, replay outcome")
     verdict: Verdict
+    error: str | None = Field(default=None, description="why the verdict is ERROR")
 
     @property
     def passed(self) -> bool:
@@ -150,7 +153,7 @@ class Scorecard(BaseModel):
 
     def failed_invariants(self) -> list[str]:
         """Names of the invariants that did not hold."""
-        return [i.name for i in self.invariants if not i.passed]
+        return [i.name for i in self.invariants if i.status == "fail"]
 
     def unexercised_invariants(self) -> list[str]:
         """Names of the invariants the run gave nothing to check (neither pass nor fail)."""
@@ -213,6 +216,8 @@ def verdict_of(invariants: list[InvariantResult]) -> Verdict:
 
 def closing_line(card: Scorecard) -> str:
     """One line for the end of a run: verdict and how many invariants held, failed, went unused."""
+    if card.verdict == "ERROR":
+        return f"{card.profile}: ERROR — {card.error or 'the run could not be judged'}"
     n = card.invariant_counts()
     line = (
         f"{card.profile}: {card.verdict} — {n['pass']} passed, {n['fail']} failed, "
@@ -232,8 +237,8 @@ def termination_summary(card: Scorecard) -> str:
         "mode": card.mode,
         "seed": card.seed,
         "duration_seconds": card.duration_seconds,
-        "invariants": {i.name: i.passed for i in card.invariants},
-        "invariant_status": {i.name: i.status for i in card.invariants},
+        "invariants": {i.name: i.status for i in card.invariants},
+        "failed": card.failed_invariants(),
         "not_exercised": len(card.unexercised_invariants()),
         "goodput_rps": totals["goodput_rps"],
         "attempts": totals["attempts"],
@@ -241,16 +246,17 @@ def termination_summary(card: Scorecard) -> str:
         "dlq_entries": totals["dlq_entries"],
         "p99_seconds": totals["p99_seconds"],
     }
+    if card.error:
+        summary["error"] = card.error[:600]
     text = json.dumps(summary, separators=(",", ":"))
     if len(text.encode()) <= TERMINATION_LOG_LIMIT:
         return text
-    # Only the invariant maps can grow: drop the status map (the count stays), then keep the
-    # failed ones (what an operator needs), as many as fit, and say how many were left out.
-    # Never cut the JSON itself.
-    del summary["invariant_status"]
-    failed = [i.name for i in card.invariants if not i.passed]
+    # Only the invariant map can grow: keep the failed ones (what an operator needs, also named
+    # in ``failed``), as many as fit, and say how many were left out. Never cut the JSON itself.
+    failed = card.failed_invariants()
     for keep in range(len(failed), -1, -1):
-        summary["invariants"] = dict.fromkeys(failed[:keep], False)
+        summary["invariants"] = dict.fromkeys(failed[:keep], "fail")
+        summary["failed"] = failed[:keep]
         summary["invariants_left_out"] = len(card.invariants) - keep
         text = json.dumps(summary, separators=(",", ":"))
         if len(text.encode()) <= TERMINATION_LOG_LIMIT:

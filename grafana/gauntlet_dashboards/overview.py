@@ -10,8 +10,9 @@ from .panels import GREEN, RED, big_numbers, graph
 UID = "gauntlet-overview"
 RI = "$__rate_interval"
 
-VERDICT = value_texts({0: ("FAILED", RED), 1: ("PASSED", GREEN)})
-PASS_FAIL = value_texts({0: ("fail", RED), 1: ("pass", GREEN)})
+VERDICT = value_texts({-1: ("ERROR", "orange"), 0: ("FAILED", RED), 1: ("PASSED", GREEN)})
+#: 0 fail, 1 pass, 2 not exercised (see the query below): untested is never shown green.
+INVARIANT_STATUS = value_texts({0: ("fail", RED), 1: ("pass", GREEN), 2: ("not exercised", "text")})
 RUNNING = value_texts({0: ("idle", "text"), 1: ("running", "blue")})
 CHAOS = value_texts(
     {
@@ -51,16 +52,19 @@ def build() -> dashboard.Dashboard:
         .with_panel(
             big_numbers(
                 "Invariants (last run)",
-                "Each invariant of each scenario's last run, checked against the farm's ledger.",
+                "Each invariant of each scenario's last run, judged on the farm's evidence: "
+                "pass, fail, or not exercised (grey: the run never tested it).",
                 [
                     series(
-                        "min by (scenario, profile, invariant) "
-                        "(gauntlet_scenario_invariant_passed)",
+                        "max by (scenario, profile, invariant) "
+                        '(gauntlet_scenario_invariant_status{status="pass"}) + 2 * '
+                        "max by (scenario, profile, invariant) "
+                        '(gauntlet_scenario_invariant_status{status="not_exercised"})',
                         "{{invariant}} ({{profile}})",
                     )
                 ],
-                mappings=PASS_FAIL,
-                steps=((None, RED), (1, GREEN)),
+                mappings=INVARIANT_STATUS,
+                steps=((None, RED), (1, GREEN), (2, "text")),
             )
         )
         .with_panel(

@@ -24,8 +24,9 @@ SUMMARY_KEYS = {
     "mode": "mode",
     "seed": "seed",
     "duration_seconds": "durationSeconds",
+    "error": "error",
     "invariants": "invariants",
-    "invariant_status": "invariantStatus",
+    "failed": "failed",
     "not_exercised": "notExercised",
     "goodput_rps": "goodputRps",
     "attempts": "attempts",
@@ -157,9 +158,14 @@ def run_state(job: Obj, pods: list[Obj]) -> RunState:
         if exit_code == EXIT_PASSED and summary.verdict is Verdict.PASSED:
             return RunState(ScenarioPhase.Passed, "VerdictPassed", "PASSED", summary, start, done)
         if exit_code == EXIT_FAILED and summary.verdict is Verdict.FAILED:
-            broken = sorted(k for k, ok in summary.invariants.items() if not ok)
+            broken = summary.failed or sorted(
+                k for k, status in summary.invariants.items() if status == "fail"
+            )
             text = "FAILED: " + (", ".join(broken) if broken else "see the scorecard")
             return RunState(ScenarioPhase.Failed, "VerdictFailed", text, summary, start, done)
+    if exit_code == EXIT_USAGE and summary is not None and summary.verdict is Verdict.ERROR:
+        text = "ERROR: " + (summary.error or "the run could not be judged")
+        return RunState(ScenarioPhase.Error, "VerdictError", text, summary, start, done)
     if exit_code == EXIT_USAGE:
         reason, text = "RunnerConfigError", "runner exit 2 (usage or config error)"
     elif summary is not None:

@@ -112,6 +112,7 @@ class ScenarioPhase(StrEnum):
 class Verdict(StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
+    ERROR = "ERROR"
 
 
 class Scorecard(StatusModel):
@@ -127,13 +128,12 @@ class Scorecard(StatusModel):
     successRate: float | None = None
     dlqEntries: int | None = None
     p99Seconds: float | None = None
-    invariants: dict[str, bool] = Field(
-        default_factory=dict, description="invariant name -> passed"
-    )
-    invariantStatus: dict[str, Literal["pass", "fail", "not_exercised"]] = Field(
+    error: str | None = Field(default=None, description="why the run could not be judged (ERROR)")
+    invariants: dict[str, Literal["pass", "fail", "not_exercised"]] = Field(
         default_factory=dict,
         description="invariant name -> pass, fail or not_exercised (never produced the situation)",
     )
+    failed: list[str] = Field(default_factory=list, description="names of the failed invariants")
     notExercised: int | None = Field(
         default=None, ge=0, description="invariants the run never exercised"
     )

@@ -15,7 +15,7 @@ SUMMARY = {
     "mode": "hell",
     "seed": 42,
     "duration_seconds": 60.1,
-    "invariants": {"no_lost_writes": True, "bounded_dlq": True},
+    "invariants": {"no_lost_writes": "pass", "bounded_dlq": "pass"},
     "goodput_rps": 12.5,
     "attempts": 900,
     "success_rate": 0.91,
@@ -74,17 +74,26 @@ def test_exit_zero_with_a_passed_summary_is_passed_with_the_scorecard() -> None:
 def test_unexercised_invariants_reach_the_status_as_such() -> None:
     summary = {
         **SUMMARY,
-        "invariant_status": {"no_lost_writes": "pass", "bounded_dlq": "not_exercised"},
+        "invariants": {"no_lost_writes": "pass", "bounded_dlq": "not_exercised"},
         "not_exercised": 1,
     }
     state = run_state(job("Complete"), [pod(0, json.dumps(summary))])
     assert state.scorecard is not None
-    assert state.scorecard.invariantStatus == summary["invariant_status"]
+    assert state.scorecard.invariants == summary["invariants"]
     assert state.scorecard.notExercised == 1
 
 
+def test_an_error_verdict_is_an_error_phase_with_the_runners_reason() -> None:
+    summary = {**SUMMARY, "verdict": "ERROR", "error": "the farm restarted during the run"}
+    state = run_state(job("Failed"), [pod(2, json.dumps(summary))])
+    assert state.phase is ScenarioPhase.Error
+    assert state.reason == "VerdictError"
+    assert "farm restarted" in state.message
+
+
 def test_exit_one_with_a_failed_summary_is_failed_naming_the_broken_invariants() -> None:
-    failed = {**SUMMARY, "verdict": "FAILED", "invariants": {"a": True, "z": False, "b": False}}
+    statuses = {"a": "pass", "z": "fail", "b": "fail", "c": "not_exercised"}
+    failed = {**SUMMARY, "verdict": "FAILED", "invariants": statuses}
     state = run_state(job("Failed"), [pod(1, json.dumps(failed))])
     assert state.phase is ScenarioPhase.Failed
     assert state.message == "FAILED: b, z"

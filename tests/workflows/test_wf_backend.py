@@ -236,7 +236,7 @@ async def test_a_scenario_runs_in_the_background_and_reports_its_scorecard(
     metrics = (await backend.get("/metrics")).text
     for name in ("aam_calls_total", "gauntlet_workflow_runs_total", "gauntlet_scenario_verdict"):
         assert name in metrics
-    assert 'gauntlet_scenario_invariant_passed{invariant="no_lost_writes"' in metrics
+    assert 'gauntlet_scenario_invariant_status{invariant="no_lost_writes"' in metrics
     runs = (await backend.get("/runs")).json()["runs"]
     assert any(r["id"] == run_id and r["verdict"] == card["verdict"] for r in runs)
     dlq = await backend.get("/dlq", params={"run_id": run_id})
