@@ -90,8 +90,10 @@ class AttemptLog:
         status: int | None,
         retry_after: bytes | None,
         transport_fault: str | None,
+        received_at: float | None = None,
     ) -> None:
-        """Queue the row of one answered data request."""
+        """Queue the row of one answered data request; ``ts`` is when the request arrived (a
+        judge orders attempts by arrival: a slow answer must not look like a later request)."""
         self.seq += 1
         route = match.route
         resource = route.resource
@@ -125,7 +127,7 @@ class AttemptLog:
             (
                 self.seq,
                 self.epoch,
-                time.time(),
+                received_at if received_at is not None else time.time(),
                 route.service,
                 tenant,
                 credential,

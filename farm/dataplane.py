@@ -79,6 +79,7 @@ class DataPlane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, match: RouteMatch) -> None:
         started = time.perf_counter()
+        received_at = time.time()
         farm = self.farm
         seen = _Answer(send)
         try:
@@ -98,6 +99,7 @@ class DataPlane:
                 seen.status,
                 seen.retry_after,
                 seen.transport_fault(call),
+                received_at,
             )
 
     async def _handle(
