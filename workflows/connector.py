@@ -168,6 +168,7 @@ class ConnectorHandle:
             op_id=operation.operation_id or str((operation.params or {}).get(OP_PARAM, "")),
             require=operation.require or (),
             full_scan=full_scan,
+            max_records=operation.max_records,
             body=dict(operation.body) if operation.body is not None else None,
             lookup_value=lookup_value,
         )
@@ -175,7 +176,8 @@ class ConnectorHandle:
         try:
             outcome = await self.aam.call(operation)
         except asyncio.CancelledError:
-            self.journal.finish(observed, "cancelled")
+            # Left pending: the runner decides whether the AAM hung (past the operation
+            # deadline: a failure) or the run simply ended (not judged).
             raise
         except BaseException:
             self.journal.finish(observed, "failed", error_class="unclassified")

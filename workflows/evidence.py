@@ -63,8 +63,9 @@ class Operation:
     records: list[dict[str, Any]] = field(default_factory=list)
     #: Reads: the v1 fields the workflow relied on (the AAM must refuse rather than omit them).
     require: tuple[str, ...] = ()
-    #: Scans: the workflow asked for the whole collection.
+    #: Scans: the workflow asked for the whole collection, or for the first ``max_records``.
     full_scan: bool = False
+    max_records: int | None = None
     #: Writes: what the workflow asked to write (v1 field names) and its lookup value.
     body: dict[str, Any] | None = None
     lookup_value: str | None = None

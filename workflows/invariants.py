@@ -463,12 +463,15 @@ class ReadFindings:
 
 
 def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
-    """A full scan yields exactly the records that existed when it started: none missing, none
-    twice (records created during the scan may or may not appear)."""
+    """A paginated read yields what it asked for: a full scan exactly the records that existed
+    when it started (records created during it may or may not appear), a scan of the first N at
+    least N distinct records when the collection held that many; none received twice."""
     scans = missing = twice = 0
     sample: list[str] = []
     for op in evidence.operations:
-        if op.kind != "scan" or not op.full_scan or op.outcome != "ok" or op.resource is None:
+        if op.kind != "scan" or op.outcome != "ok" or op.resource is None:
+            continue
+        if not op.full_scan and op.max_records is None:
             continue
         truth = evidence.truth.get((op.service, op.tenant, op.resource))
         if truth is None:
@@ -477,19 +480,24 @@ def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
         ids = [str(r.get("id")) for r in op.records]
         seen = Counter(ids)
         dup = [i for i, n in seen.items() if n > 1]
-        expected = truth.ids_existing_at(op.started_at)
-        gone = expected - set(seen)
-        missing += len(gone)
+        existing = truth.ids_existing_at(op.started_at)
+        if op.full_scan:
+            short = len(existing - set(seen))
+            wanted = len(existing)
+        else:
+            wanted = min(op.max_records or 0, len(existing))
+            short = max(0, wanted - len(seen))
+        missing += short
         twice += len(dup)
-        if (gone or dup) and len(sample) < SAMPLE:
+        if (short or dup) and len(sample) < SAMPLE:
             sample.append(
-                f"{_op_label(op)}: {len(ids)} records received, {len(gone)} of "
-                f"{len(expected)} missing, {len(dup)} twice"
+                f"{_op_label(op)}: {len(ids)} records received, {short} of {wanted} "
+                f"missing, {len(dup)} twice"
             )
-    figures = {"full_scans": scans, "missing": missing, "duplicated": twice}
+    figures = {"scans": scans, "missing": missing, "duplicated": twice}
     if not scans:
-        return InvariantResult.unexercised("reads_complete", "no full scan completed", figures)
-    detail = f"{scans} full scans: {missing} records missing, {twice} received twice"
+        return InvariantResult.unexercised("reads_complete", "no paginated read completed", figures)
+    detail = f"{scans} paginated reads: {missing} records missing, {twice} received twice"
     if sample:
         detail += "; e.g. " + "; ".join(sample[:3])
     return InvariantResult(

@@ -86,6 +86,7 @@ class RunJournal:
         op_id: str,
         require: list[str] | tuple[str, ...] = (),
         full_scan: bool = False,
+        max_records: int | None = None,
         body: dict[str, Any] | None = None,
         lookup_value: str | None = None,
     ) -> Operation:
@@ -101,6 +102,7 @@ class RunJournal:
             started_at=time.time(),
             require=tuple(require),
             full_scan=full_scan,
+            max_records=max_records,
             body=body,
             lookup_value=lookup_value,
         )
@@ -122,7 +124,9 @@ class RunJournal:
         if records:
             room = min(MAX_RECORDS_PER_OPERATION, MAX_RECORDS_KEPT - self.records_kept)
             if room < len(records):
-                op.full_scan = False  # a truncated copy cannot prove completeness
+                # a truncated copy cannot prove completeness
+                op.full_scan = False
+                op.max_records = None
             kept = records[: max(0, room)]
             op.records = kept
             self.records_kept += len(kept)

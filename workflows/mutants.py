@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("under-uses", "sends one request every 2 s", "rate-limit-storm",
            "rate_limit_etiquette", wrap=UnderUses, overrides=_short(12)),
     Mutant("retries-without-budget", "10 attempts per call, no budget, in an outage",
-           "circuit-breaker-outage", "retry_success_rate",
+           "circuit-breaker-outage", "bounded_load_amplification",
            bugs=Bugs(max_attempts=10, no_retry_budget=True), profile="full-circuit_breaker",
            overrides=_short()),
     Mutant("no-backoff", "no backoff, Retry-After ignored", "storm", "rate_limit_etiquette",

@@ -338,3 +338,14 @@ def test_load_amplification_counts_the_farms_attempts(limit: float, fails: bool)
     attempts = [_attempt(f"r-{i}", 503) for i in range(4) for _ in range(3)]
     result = bounded_load_amplification(_evidence(operations=ops, attempts=attempts), limit)
     assert (result.status == "fail") is fails
+
+
+def test_a_capped_scan_that_returns_fewer_records_than_asked_is_incomplete() -> None:
+    # "empty on error": a failed page comes back as an ok, empty read.
+    empty = _read("r-1", [], max_records=2)
+    assert "reads_complete" in _failed(_evidence(operations=[empty]))
+    enough = _read("r-1", ALL[:2], max_records=2)
+    assert "reads_complete" not in _failed(_evidence(operations=[enough]))
+    # The collection held fewer than asked: all of them is complete.
+    small = _read("r-1", ALL, max_records=50)
+    assert "reads_complete" not in _failed(_evidence(operations=[small]))
