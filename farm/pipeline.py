@@ -50,6 +50,18 @@ def error_body(error: str, detail: str | None = None, **extra: Any) -> bytes:
     return orjson.dumps(body)
 
 
+def carried(call: Call, link: str, filters: tuple[str, str] | None) -> str:
+    """A ``next`` link with what the request asked that must hold on every page: the lookup
+    filter, and the operation marker (so every page of one scan stays tied to the client's
+    operation in the attempt log)."""
+    if filters:
+        link += "&" + urlencode({filters[0]: filters[1]})
+    marker = call.query.get(OPERATION_MARKER)
+    if marker is not None:
+        link += "&" + urlencode({OPERATION_MARKER: marker})
+    return link
+
+
 def page_reply(style: PaginationStyle, data: list[Any], next_link: str | None) -> Reply:
     """A page: ``{"data", "next"}``, or for ``link`` style a bare array and a ``Link`` header."""
     if style is PaginationStyle.link:
@@ -248,13 +260,7 @@ class Handle:
             ]
         next_link = None
         if request.offset + request.limit < total:
-            next_link = f"{call.path}?{request.next_query()}"
-            if filters:
-                next_link += "&" + urlencode({filters[0]: filters[1]})
-            marker = call.query.get(OPERATION_MARKER)
-            if marker is not None:
-                # Every page of one scan stays tied to the client's operation (the judge's view).
-                next_link += "&" + urlencode({OPERATION_MARKER: marker})
+            next_link = carried(call, f"{call.path}?{request.next_query()}", filters)
         data = call.service.drift.render_many(resource.name, records)
         return page_reply(resource.pagination.style, data, next_link)
 
@@ -297,8 +303,7 @@ class Handle:
                 next_link = f"{call.path}?limit={request.limit}&cursor={cursor}"
             else:
                 next_link = f"{call.path}?{request.next_query()}"
-            if filters:
-                next_link += "&" + urlencode({filters[0]: filters[1]})
+            next_link = carried(call, next_link, filters)
         records = [table.get(i) for i in chosen]
         resource = call.match.route.resource
         data = call.service.drift.render_many(resource.name, records)

@@ -609,7 +609,9 @@ def _retry_after_violations(attempts: list[FarmAttempt]) -> tuple[int, int, list
             asked += 1
             start = a.at + IN_FLIGHT_GRACE
             end = a.at + RETRY_AFTER_SHARE * a.retry_after
-            if end > start:
+            # A 429 binds the connector; any other answer only the operation it answered (and
+            # an attempt tied to no operation binds nothing the judge could check).
+            if end > start and (a.status == 429 or a.op is not None):
                 windows.append((start, end, None if a.status == 429 else a.op))
         windows = [w for w in windows if w[1] > a.at]
     return asked, violations, sample
