@@ -142,6 +142,7 @@ class AttemptLog:
                 retry_after.decode("latin-1") if retry_after is not None else None,
                 key.decode("latin-1")[:MAX_MARKER_CHARS] if key is not None else None,
                 None if lookup_value is None else orjson.dumps(lookup_value).decode(),
+                None if received_at is None else round(time.time() - received_at, 6),
             ),
         )
 
@@ -181,4 +182,5 @@ def attempt_json(row: Any) -> dict[str, Any]:
         "retry_after": row["retry_after"],
         "idempotency_key": row["idempotency_key"],
         "lookup_value": None if lookup is None else orjson.loads(lookup),
+        "duration": row["duration"],
     }

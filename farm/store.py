@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     ledger_seq INTEGER,
     retry_after TEXT,
     idempotency_key TEXT,
-    lookup_value TEXT
+    lookup_value TEXT,
+    duration REAL                    -- seconds from arrival to the answer (or the cut)
 );
 CREATE INDEX IF NOT EXISTS attempts_service ON attempts(service, seq);
 """
@@ -90,7 +91,7 @@ WRITE_COLUMNS = (
 )
 ATTEMPT_COLUMNS = (
     "seq, epoch, ts, service, tenant, credential, method, path, query, status, transport_fault, "
-    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value"
+    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration"
 )
 
 
@@ -149,6 +150,9 @@ class FarmStore:
             os.chmod(self.path, 0o600)
             self._db = self._connect()
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
+            if "duration" not in columns:  # a state dir from before the column existed
+                self._db.execute("ALTER TABLE attempts ADD COLUMN duration REAL")
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise StateDirError(

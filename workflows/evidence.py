@@ -93,6 +93,7 @@ class FarmAttempt:
     retry_after: float | None = None  # seconds the farm asked the client to wait
     credential: str | None = None  # a non-secret id of the token or key used
     rate_limited: bool = False  # refused by the token bucket (not an injected spike)
+    duration: float | None = None  # seconds the farm took from arrival to its answer
 
     @property
     def transient(self) -> bool:

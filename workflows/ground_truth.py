@@ -127,6 +127,7 @@ def farm_attempts(rows: Iterable[dict[str, Any]]) -> list[FarmAttempt]:
                 retry_after=_retry_after_seconds(r.get("retry_after"), at),
                 credential=r.get("credential"),
                 rate_limited=status == 429 and not fault and not transport,
+                duration=None if r.get("duration") is None else float(r["duration"]),
             )
         )
     return out

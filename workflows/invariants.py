@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflows.evidence import (
+    ConnectorLimits,
     FarmAttempt,
     JudgeEvidence,
     Operation,
@@ -693,12 +694,19 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
     )
 
 
-def _could_saturate(lim: Any, attempts: list[FarmAttempt]) -> bool:
+#: Client-side time per attempt assumed on top of the farm's answer time (loopback, one hop).
+CLIENT_OVERHEAD_SECONDS = 0.005
+
+
+def _could_saturate(lim: ConnectorLimits, attempts: list[FarmAttempt]) -> bool:
     """Could the workflows' copies have sent at least twice the allowed rate?
 
-    Each copy is closed-loop: at best one attempt per farm answer time. The farm's own answer
-    time is not in the attempt log, so a loopback answer is taken as 20 ms (50/s per copy)."""
-    return lim.copies * 50.0 >= 2.0 * lim.allowed_rps
+    Each copy is closed-loop: at best one attempt per (farm answer time + client overhead). The
+    farm's median answer time for this connector comes from its attempt log."""
+    durations = sorted(a.duration for a in attempts if a.duration is not None)
+    answer = durations[len(durations) // 2] if durations else 0.0
+    best_rate = lim.copies / (answer + CLIENT_OVERHEAD_SECONDS)
+    return best_rate >= 2.0 * lim.allowed_rps
 
 
 # --- DLQ, retries, load -------------------------------------------------------------------------

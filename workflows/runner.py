@@ -625,7 +625,7 @@ class ScenarioRun:
                 raise
             except Exception as exc:
                 # Outside the AAM's error tree: a contract breach the scorecard must show
-                # (invariant errors_classified), not a crash that hides the run's other results.
+                # (its operation is judged failed), not a crash that hides the rest of the run.
                 outcome = UNCLASSIFIED
                 self.journal.surfaced[(wf.name, handle.id, outcome)] += 1
                 if self.journal.surfaced[(wf.name, handle.id, outcome)] == 1:

@@ -99,6 +99,7 @@ def _commit(op: Operation, *, at: float | None = None, body: Any = None) -> Comm
 
 
 def _attempt(op: str | None, status: int | None = 200, *, at: float = 1.0, **kw: Any):
+    kw.setdefault("duration", 0.05)  # the farm's answer time: one copy sends at most ~18/s
     return FarmAttempt(
         at=T0 + at,
         service=SVC,
@@ -294,11 +295,20 @@ def test_a_503_retry_after_binds_only_its_own_operation() -> None:
 
 
 def test_a_client_far_below_its_allowed_rate_is_under_using_it() -> None:
-    slow = [_attempt(f"r-{i}", at=i * 2.0) for i in range(5)]  # one attempt every 2 s
+    slow = [_attempt(f"r-{i}", at=i * 2.0, duration=0.01) for i in range(5)]  # one every 2 s
     limits = [ConnectorLimits(CONN, SVC, TEN, allowed_rps=25, burst=10, copies=4)]
     assert "rate_limit_etiquette" in _failed(_evidence(attempts=slow, limits=limits))
-    busy = [_attempt(f"r-{i}", at=i * 0.04) for i in range(250)]
+    busy = [_attempt(f"r-{i}", at=i * 0.04, duration=0.01) for i in range(250)]
     assert "rate_limit_etiquette" not in _failed(_evidence(attempts=busy, limits=limits))
+
+
+def test_goodput_is_not_judged_where_the_farm_was_too_slow_to_saturate() -> None:
+    # 4 copies of a closed-loop workflow, the farm taking 0.5 s an answer: 8 attempts/s at most,
+    # far from twice 25 rps: whatever the goodput, the client could not have used the limit.
+    slow_farm = [_attempt(f"r-{i}", at=i * 0.5, duration=0.5) for i in range(20)]
+    limits = [ConnectorLimits(CONN, SVC, TEN, allowed_rps=25, burst=10, copies=4)]
+    result = _results(_evidence(attempts=slow_farm, limits=limits))["rate_limit_etiquette"]
+    assert result.status == "pass" and "goodput_ratio" not in result.figures["connectors"][CONN]
 
 
 def test_too_many_bucket_refusals_break_rate_limit_etiquette() -> None:
