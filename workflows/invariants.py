@@ -151,18 +151,24 @@ def operations_succeed(evidence: JudgeEvidence, thresholds: Thresholds) -> Invar
 
 
 def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
-    """A write reported ``ok`` was committed when it was reported; a deferred one by the end.
+    """A write reported ``ok`` was committed when it was reported; a deferred one is committed
+    by the end, or its DLQ replay reached the farm after the run (and was refused again).
 
     A write reported failed was not promised, so it cannot be lost (it counts against
     ``operations_succeed``). A write still in flight when the run stopped is not judged.
     """
+    replayed = {
+        (a.service, a.tenant or "", a.op)
+        for a in evidence.attempts
+        if a.method == "POST" and a.op is not None and a.at > evidence.finished_at
+    }
     first_commit: dict[tuple[str, str, str], float] = {}
     for w in evidence.writes:
         if w.lookup_value is None:
             continue
         key = (w.service, w.tenant, str(w.lookup_value))
         first_commit[key] = min(first_commit.get(key, math.inf), w.committed_at)
-    considered = late = lost = deferred = 0
+    considered = late = lost = deferred = parked = 0
     sample: list[str] = []
     for key, op in _ours(evidence).items():
         if op.outcome not in ("ok", "deferred"):
@@ -171,9 +177,11 @@ def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
         committed = first_commit.get(key)
         if op.outcome == "deferred":
             deferred += 1
-            if committed is None:
+            if committed is None and key in replayed:
+                parked += 1  # the replay sent it and the farm refused it again: still parked
+            elif committed is None:
                 lost += 1
-                sample.append(f"{op.op_id} deferred, never committed (even after the replay)")
+                sample.append(f"{op.op_id} deferred, never committed nor replayed to the farm")
             continue
         if committed is None:
             lost += 1
@@ -184,7 +192,13 @@ def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
                 f"{op.op_id} reported ok {committed - op.finished_at:.2f} s before the farm "
                 "committed it"
             )
-    figures = {"promised": considered, "deferred": deferred, "lost": lost, "ok_before_commit": late}
+    figures = {
+        "promised": considered,
+        "deferred": deferred,
+        "in_dlq": parked,
+        "lost": lost,
+        "ok_before_commit": late,
+    }
     if not considered:
         return InvariantResult.unexercised(
             "no_lost_writes", "no write was reported ok or deferred", figures
@@ -192,6 +206,8 @@ def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
     bad = lost + late
     detail = f"{considered} writes promised ({deferred} deferred): {lost} never committed"
     detail += f", {late} reported ok before they were committed"
+    if parked:
+        detail += f", {parked} still waiting in the DLQ (its replay reached the farm and failed)"
     if sample:
         detail += "; e.g. " + "; ".join(sample[:3])
     return InvariantResult(name="no_lost_writes", passed=bad == 0, detail=detail, figures=figures)

@@ -58,7 +58,13 @@ class Thresholds(ScenarioModel):
         le=60,
         description="how far a read may trail a record update and still count as fresh",
     )
-    min_goodput_ratio: float | None = Field(default=None, ge=0, le=1)
+    min_goodput_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="successful attempts per second against the allowed rate, judged where the "
+        "workflows could have sent twice the limit: a floor for gross under-use",
+    )
     max_dlq_entries: int | None = Field(default=None, ge=0)
     min_retry_success_rate: float | None = Field(default=None, ge=0, le=1)
     max_load_amplification: float | None = Field(
@@ -77,7 +83,7 @@ DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
         max_tokens_per_invalidation=2.0,
         freshness_window_seconds=1.0,
         max_rate_limited_share=0.02,
-        min_goodput_ratio=0.5,
+        min_goodput_ratio=0.3,
         max_dlq_entries=0,
         min_retry_success_rate=0.9,
     ),
@@ -87,7 +93,7 @@ DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
         max_tokens_per_invalidation=2.0,
         freshness_window_seconds=1.0,
         max_rate_limited_share=0.05,
-        min_goodput_ratio=0.4,
+        min_goodput_ratio=0.25,
         max_dlq_entries=10,
         min_retry_success_rate=0.9,
     ),
@@ -97,7 +103,7 @@ DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
         max_tokens_per_invalidation=2.0,
         freshness_window_seconds=1.0,
         max_rate_limited_share=0.10,
-        min_goodput_ratio=0.3,
+        min_goodput_ratio=0.2,
         max_dlq_entries=50,
         min_retry_success_rate=0.85,
     ),
@@ -107,7 +113,7 @@ DEFAULT_THRESHOLDS: dict[Mode, Thresholds] = {
         max_tokens_per_invalidation=2.0,
         freshness_window_seconds=1.0,
         max_rate_limited_share=0.20,
-        min_goodput_ratio=0.15,
+        min_goodput_ratio=0.1,
         max_dlq_entries=99,
         min_retry_success_rate=0.8,
     ),

@@ -359,3 +359,10 @@ def test_a_capped_scan_that_returns_fewer_records_than_asked_is_incomplete() -> 
     # The collection held fewer than asked: all of them is complete.
     small = _read("r-1", ALL, max_records=50)
     assert "reads_complete" not in _failed(_evidence(operations=[small]))
+
+
+def test_a_deferred_write_whose_replay_the_farm_refused_is_still_parked_not_lost() -> None:
+    w = _write("w-1", "deferred")
+    replay = _attempt("w-1", 503, at=11.0, method="POST")  # after the run (finished at +10)
+    result = _results(_evidence(operations=[w], writes=[], attempts=[replay]))["no_lost_writes"]
+    assert result.status == "pass" and result.figures["in_dlq"] == 1
