@@ -640,11 +640,13 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
     * share of attempts the bucket refused (injected 429 spikes are not the client's fault);
     * attempts that arrived inside a Retry-After window the farm had given (after the in-flight
       grace), as a share of the Retry-After answers;
-    * goodput against the allowed rate, judged only where the workflows could have sent far more
-      than the limit (copies x the farm's answer rate >= 2 x the limit)."""
+    * gross under-use: goodput below the floor of the allowed rate where the workflows could have
+      sent twice the limit at the farm's answer time, while the client held its operations
+      ``UNDER_USE_DELAY_SECONDS`` (median) beyond the farm's answers."""
     max_share = thresholds.max_rate_limited_share or 0.0
     max_violations = thresholds.max_retry_after_violation_share or 0.0
     floor = thresholds.min_goodput_ratio or 0.0
+    by_op = evidence.attempts_by_op()
     per_tenant = {
         key: [a for a in attempts if a.at <= evidence.finished_at]  # the replay is not the run
         for key, attempts in evidence.attempts_by_tenant().items()
@@ -671,11 +673,14 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
         saturating = _could_saturate(lim, attempts)
         if saturating and lim.allowed_rps > 0:
             ratio = min(1.0, goodput / lim.allowed_rps)
+            idle = _median_client_delay(evidence, lim.connector, by_op)
             row["goodput_ratio"] = round(ratio, 4)
-            if ratio < floor:
+            row["median_client_delay_s"] = None if idle is None else round(idle, 3)
+            if ratio < floor and idle is not None and idle >= UNDER_USE_DELAY_SECONDS:
                 problems.append(
                     f"{lim.connector} used {ratio:.0%} of its allowed "
-                    f"{lim.allowed_rps:g} rps (floor {floor:.0%})"
+                    f"{lim.allowed_rps:g} rps (floor {floor:.0%}) while holding each operation "
+                    f"{idle:.2f} s (median) beyond the farm's answers"
                 )
         rows[lim.connector] = row
         if share > max_share:
@@ -708,6 +713,31 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
         detail=detail,
         figures={"connectors": rows},
     )
+
+
+#: Under-use is gross only when the client also held its operations this long (median, seconds)
+#: beyond the farm's own answer times: a busy or slow machine adds milliseconds, not this.
+UNDER_USE_DELAY_SECONDS = 0.5
+
+
+def _median_client_delay(
+    evidence: JudgeEvidence, connector: str, by_op: dict[str, list[FarmAttempt]]
+) -> float | None:
+    """Median over the connector's completed operations of (operation time as the workflow saw
+    it) minus (the farm's answer time of its attempts): how long the client sat on them."""
+    delays = []
+    for op in evidence.operations:
+        if op.connector != connector or not op.completed or op.finished_at is None:
+            continue
+        attempts = by_op.get(op.op_id)
+        if not attempts:
+            continue
+        farm_time = sum(a.duration or 0.0 for a in attempts)
+        delays.append(max(0.0, (op.finished_at - op.started_at) - farm_time))
+    if not delays:
+        return None
+    delays.sort()
+    return delays[len(delays) // 2]
 
 
 #: Client-side time per attempt assumed on top of the farm's answer time (loopback, one hop).

@@ -68,6 +68,10 @@ UNCLASSIFIED = "unclassified"
 #: An operation the AAM has not answered this long after it was handed over never will: it is a
 #: failure (the AAM hung), not an operation cut short by the end of the run.
 OPERATION_DEADLINE_SECONDS = 10.0
+#: DLQ replays after the run: one, and while entries stay pending (held back by an open
+#: circuit), again after a pause longer than the reference AAM's longest open circuit.
+REPLAY_ROUNDS = 2
+REPLAY_PAUSE_SECONDS = 10.5
 
 log = logging.getLogger(__name__)
 
@@ -488,6 +492,20 @@ class ScenarioRun:
             self.progress.phase = "replaying"
             await self._emit()
             counts = await aam.replay_dlq()
+            for _ in range(REPLAY_ROUNDS - 1):
+                if not counts.pending:
+                    break
+                # Entries the AAM held back (an open circuit): replay again after a pause, as an
+                # operator would, so the DLQ gets its chance to reach the farm.
+                await asyncio.sleep(REPLAY_PAUSE_SECONDS)
+                again = await aam.replay_dlq()
+                counts = counts.model_copy(
+                    update={
+                        "replayed": counts.replayed + again.replayed,
+                        "failed": again.failed,
+                        "pending": again.pending,
+                    }
+                )
             replay = counts.model_dump()
             still_parked = counts.failed + counts.pending
 

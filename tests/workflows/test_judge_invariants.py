@@ -295,11 +295,25 @@ def test_a_503_retry_after_binds_only_its_own_operation() -> None:
 
 
 def test_a_client_far_below_its_allowed_rate_is_under_using_it() -> None:
-    slow = [_attempt(f"r-{i}", at=i * 2.0, duration=0.01) for i in range(5)]  # one every 2 s
+    # One request every 2 s: each operation held 2 s for a 10 ms answer.
+    ops = [_read(f"r-{i}", ALL[:1], kind="get", at=i * 2.0) for i in range(5)]
+    for op in ops:
+        op.finished_at = op.started_at + 2.0
+    slow = [_attempt(f"r-{i}", at=i * 2.0 + 1.99, duration=0.01) for i in range(5)]
     limits = [ConnectorLimits(CONN, SVC, TEN, allowed_rps=25, burst=10, copies=4)]
-    assert "rate_limit_etiquette" in _failed(_evidence(attempts=slow, limits=limits))
+    failed = _failed(_evidence(operations=ops, attempts=slow, limits=limits, writes=[]))
+    assert "rate_limit_etiquette" in failed
     busy = [_attempt(f"r-{i}", at=i * 0.04, duration=0.01) for i in range(250)]
     assert "rate_limit_etiquette" not in _failed(_evidence(attempts=busy, limits=limits))
+
+
+def test_a_busy_client_that_wastes_no_time_is_not_under_using() -> None:
+    # A slow (CPU-starved) client: few attempts, but it never sat on an operation.
+    ops = [_read(f"r-{i}", ALL[:1], kind="get", at=i * 1.0) for i in range(5)]
+    attempts = [_attempt(f"r-{i}", at=i * 1.0 + 0.01, duration=0.03) for i in range(5)]
+    limits = [ConnectorLimits(CONN, SVC, TEN, allowed_rps=25, burst=10, copies=4)]
+    result = _results(_evidence(operations=ops, attempts=attempts, limits=limits, writes=[]))
+    assert result["rate_limit_etiquette"].status == "pass"
 
 
 def test_goodput_is_not_judged_where_the_farm_was_too_slow_to_saturate() -> None:
