@@ -157,11 +157,12 @@ def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
     A write reported failed was not promised, so it cannot be lost (it counts against
     ``operations_succeed``). A write still in flight when the run stopped is not judged.
     """
-    replayed = {
-        (a.service, a.tenant or "", a.op)
-        for a in evidence.attempts
-        if a.method == "POST" and a.op is not None and a.at > evidence.finished_at
-    }
+    after = [a for a in evidence.attempts if a.at > evidence.finished_at]
+    replayed = {(a.service, a.tenant or "", a.op) for a in after if a.method == "POST" and a.op}
+    # Connectors the farm still refused after the run (none of their replayed attempts got a
+    # 2xx): a parked write there cannot be delivered yet, so its absence proves nothing.
+    answered_ok = {(a.service, a.tenant or "") for a in after if a.ok}
+    still_down = {(a.service, a.tenant or "") for a in after} - answered_ok
     first_commit: dict[tuple[str, str, str], float] = {}
     for w in evidence.writes:
         if w.lookup_value is None:
@@ -177,8 +178,10 @@ def no_lost_writes(evidence: JudgeEvidence) -> InvariantResult:
         committed = first_commit.get(key)
         if op.outcome == "deferred":
             deferred += 1
-            if committed is None and key in replayed:
-                parked += 1  # the replay sent it and the farm refused it again: still parked
+            if committed is None and (key in replayed or key[:2] in still_down):
+                # the replay reached the farm and was refused, or the farm still refused the
+                # connector's replay: parked, not provably lost
+                parked += 1
             elif committed is None:
                 lost += 1
                 sample.append(f"{op.op_id} deferred, never committed nor replayed to the farm")
@@ -658,7 +661,9 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
         if not attempts:
             continue
         refused = sum(1 for a in attempts if a.rate_limited)
-        share = refused / len(attempts)
+        # The first refusals teach a client a limit nobody told it (the descriptor publishes the
+        # calm limit; chaos cuts it): they are not held against it.
+        share = max(0, refused - LEARNING_REFUSALS) / len(attempts)
         asked, violations, sample = _retry_after_violations(attempts)
         ok = sum(1 for a in attempts if a.ok)
         goodput = ok / evidence.duration
@@ -715,6 +720,8 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
     )
 
 
+#: Bucket refusals per connector forgiven as the price of learning an unpublished limit.
+LEARNING_REFUSALS = 5
 #: Under-use is gross only when the client also held its operations this long (median, seconds)
 #: beyond the farm's own answer times: a busy or slow machine adds milliseconds, not this.
 UNDER_USE_DELAY_SECONDS = 0.5
