@@ -1,4 +1,5 @@
-"""What the workflows saw during a run: issued writes, surfaced failures, drift checks.
+"""What the workflows saw during a run: every logical operation and what came back, issued
+writes, surfaced failures.
 
 The invariant checker compares this journal with the farm's ledger. The journal only records
 facts a workflow can observe (what it asked for, what came back); it never trusts the AAM's own
@@ -38,19 +39,6 @@ class IssuedWrite:
 
 
 @dataclass
-class DriftMismatch:
-    """A value a workflow read that differs from the farm's ground truth."""
-
-    connector: str
-    resource: str
-    record_id: str
-    field: str
-    expected: object
-    got: object
-    schema_version: int | None = None
-
-
-@dataclass
 class RunJournal:
     """Shared, append-only observations of one scenario run (single event loop: no locks)."""
 
@@ -60,10 +48,8 @@ class RunJournal:
     #: (workflow, connector) -> iterations finished / finished without error
     iterations: Counter[tuple[str, str]] = field(default_factory=Counter)
     successes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    drift_values_checked: int = 0
+    #: Workflow copies stopped by a ``schema_drift`` refusal (a diagnostic).
     drift_refusals: int = 0
-    drift_mismatches: list[DriftMismatch] = field(default_factory=list)
-    drift_mismatch_count: int = 0
     #: Every logical operation the workflows handed to the AAM, in issue order (the judge's view).
     operations: list[Operation] = field(default_factory=list)
     records_kept: int = 0
@@ -134,12 +120,6 @@ class RunJournal:
     def issue_write(self, write: IssuedWrite) -> None:
         """Record a write before it is sent (so a crash mid-call still counts it)."""
         self.writes[write.operation_id] = write
-
-    def mismatch(self, item: DriftMismatch) -> None:
-        """Record a wrong value; keep a bounded sample for the scorecard."""
-        self.drift_mismatch_count += 1
-        if len(self.drift_mismatches) < 20:
-            self.drift_mismatches.append(item)
 
     def surfaced_total(self, error_class: str) -> int:
         """How many failures of ``error_class`` reached any workflow."""
