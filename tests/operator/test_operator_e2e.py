@@ -201,7 +201,7 @@ SUMMARY_PASSED = {
     "mode": "storm",
     "seed": 7,
     "duration_seconds": 30.2,
-    "invariants": {"no_lost_writes": True, "no_duplicate_writes": True, "bounded_dlq": True},
+    "invariants": {"no_lost_writes": "pass", "no_duplicate_writes": "pass", "bounded_dlq": "pass"},
     "goodput_rps": 41.5,
     "attempts": 1520,
     "success_rate": 0.97,
@@ -324,13 +324,19 @@ async def test_failed_verdict_names_the_broken_invariants(
         **SUMMARY_PASSED,
         "verdict": "FAILED",
         "profile": "naive",
-        "invariants": {"no_lost_writes": False, "no_duplicate_writes": False, "bounded_dlq": True},
+        "invariants": {
+            "no_lost_writes": "fail",
+            "no_duplicate_writes": "fail",
+            "bounded_dlq": "not_exercised",
+        },
+        "failed": ["no_duplicate_writes", "no_lost_writes"],
     }
     await finish_job(api, job_name, 1, json.dumps(summary), failed=True)
     status = await wait_phase(api, "naive-run", "Failed")
     assert status["verdict"] == "FAILED"
     assert "no_duplicate_writes" in status["message"] and "no_lost_writes" in status["message"]
-    assert status["scorecard"]["invariants"]["no_lost_writes"] is False
+    assert status["scorecard"]["invariants"]["no_lost_writes"] == "fail"
+    assert status["scorecard"]["invariants"]["bounded_dlq"] == "not_exercised"
 
 
 async def test_scenario_naming_a_missing_service_waits_with_a_clear_condition(
