@@ -59,7 +59,9 @@ async def test_the_full_reference_aam_passes_the_standard_storm(tmp_path: Path, 
     card = await _storm(tmp_path, "full", seed, 30)
     failed = card.failed_invariants()  # type: ignore[attr-defined]
     assert card.verdict == "PASSED", [  # type: ignore[attr-defined]
-        (i.name, i.detail) for i in card.invariants if i.name in failed  # type: ignore[attr-defined]
+        (i.name, i.detail)
+        for i in card.invariants
+        if i.name in failed  # type: ignore[attr-defined]
     ]
     # A 30 s standard storm is a real run: every invariant but load amplification exercised.
     assert card.unexercised_invariants() == []  # type: ignore[attr-defined]
