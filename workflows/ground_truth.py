@@ -100,11 +100,15 @@ def _marker(row: dict[str, Any]) -> str | None:
     return None
 
 
-def farm_attempts(rows: Iterable[dict[str, Any]]) -> list[FarmAttempt]:
+def farm_attempts(
+    rows: Iterable[dict[str, Any]], limit_status: dict[str, int] | None = None
+) -> list[FarmAttempt]:
     """Rows of the farm's attempt log (``GET /admin/attempts``) as :class:`FarmAttempt`.
 
-    A 429 the farm answered without injecting a fault came from the token bucket (a refusal the
-    client could have avoided); injected spikes carry their fault kind."""
+    The service's rate-limit status (429, or 403 in the GitHub/Salesforce dialects, from
+    ``limit_status``) answered without an injected fault came from the token bucket (a refusal
+    the client could have avoided); injected spikes carry their fault kind."""
+    limit_status = limit_status or {}
     out = []
     for r in rows:
         at = float(r.get("ts", r.get("at", 0.0)))
@@ -126,7 +130,11 @@ def farm_attempts(rows: Iterable[dict[str, Any]]) -> list[FarmAttempt]:
                 committed=bool(r.get("committed")),
                 retry_after=_retry_after_seconds(r.get("retry_after"), at),
                 credential=r.get("credential"),
-                rate_limited=status == 429 and not fault and not transport,
+                rate_limited=(
+                    status == limit_status.get(str(r["service"]), 429)
+                    and not fault
+                    and not transport
+                ),
                 duration=None if r.get("duration") is None else float(r["duration"]),
             )
         )

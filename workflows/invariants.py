@@ -529,7 +529,8 @@ def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
 
 
 def _auth_refusal(a: FarmAttempt) -> bool:
-    return a.status in (401, 403) and a.transport is None
+    # A 403 that is the service's way of saying "rate limited" is not an auth refusal.
+    return a.status in (401, 403) and a.transport is None and not a.rate_limited
 
 
 def auth_transparent(evidence: JudgeEvidence) -> InvariantResult:

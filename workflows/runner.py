@@ -561,7 +561,9 @@ class ScenarioRun:
             started_at=started_wall.timestamp(),
             finished_at=finished_wall,
             operations=self.journal.operations,
-            attempts=farm_attempts(attempt_rows),
+            attempts=farm_attempts(
+                attempt_rows, {s: sp.dialect.rate_limit_status for s, sp in specs.items()}
+            ),
             writes=writes,
             truth=truth,
             tokens=token_facts(
