@@ -53,6 +53,8 @@ class RunJournal:
     #: Every logical operation the workflows handed to the AAM, in issue order (the judge's view).
     operations: list[Operation] = field(default_factory=list)
     records_kept: int = 0
+    _scans: list[Operation] = field(default_factory=list)
+    _scan_stride: int = 1
     _op_counter: int = 0
 
     def next_operation_id(self, prefix: str) -> str:
@@ -103,19 +105,33 @@ class RunJournal:
         error_class: str | None = None,
         records: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Record what came back (records are kept up to a bound; the rest are not judged)."""
+        """Record what came back. Single-record reads always keep their record; scans keep theirs
+        within a memory bound, thinned evenly over the run (every 2nd, 4th... scan) rather than
+        dropping the latest, so a client cannot flood its way out of being judged."""
         op.finished_at = time.time()
         op.outcome = outcome
         op.error_class = error_class
-        if records:
-            room = min(MAX_RECORDS_PER_OPERATION, MAX_RECORDS_KEPT - self.records_kept)
-            if room < len(records):
-                # a truncated copy cannot prove completeness
-                op.full_scan = False
-                op.max_records = None
-            kept = records[: max(0, room)]
-            op.records = kept
-            self.records_kept += len(kept)
+        if not records:
+            return
+        if op.kind != "scan":
+            op.records = records[:MAX_RECORDS_PER_OPERATION]
+            return
+        self._scans.append(op)
+        index = len(self._scans) - 1
+        while self.records_kept + min(len(records), MAX_RECORDS_PER_OPERATION) > MAX_RECORDS_KEPT:
+            self._scan_stride *= 2
+            for i, kept in enumerate(self._scans[:-1]):
+                if i % self._scan_stride and kept.records:
+                    self.records_kept -= len(kept.records)
+                    _not_judged(kept)
+        if index % self._scan_stride:
+            _not_judged(op)
+            return
+        if len(records) > MAX_RECORDS_PER_OPERATION:
+            op.full_scan = False  # a truncated copy cannot prove completeness
+            op.max_records = None
+        op.records = records[:MAX_RECORDS_PER_OPERATION]
+        self.records_kept += len(op.records)
 
     def issue_write(self, write: IssuedWrite) -> None:
         """Record a write before it is sent (so a crash mid-call still counts it)."""
@@ -124,3 +140,10 @@ class RunJournal:
     def surfaced_total(self, error_class: str) -> int:
         """How many failures of ``error_class`` reached any workflow."""
         return sum(n for (_, _, cls), n in self.surfaced.items() if cls == error_class)
+
+
+def _not_judged(op: Operation) -> None:
+    """Drop a scan's records (memory bound): it is no longer judged for content or completeness."""
+    op.records = []
+    op.full_scan = False
+    op.max_records = None

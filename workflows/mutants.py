@@ -257,7 +257,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("half-a-page", "reads half of page 1, never follows next", "storm", "reads_complete",
            wrap=ReadsHalfAPage, overrides=_short()),
     Mutant("caches-forever", "caches every GET forever", "storm", "reads_fresh",
-           wrap=CachesReadsForever, overrides=_short(10)),
+           wrap=CachesReadsForever, overrides=_short(15)),
     Mutant("empty-on-error", "returns empty pages on any error", "hell", "reads_complete",
            wrap=EmptyOnError, overrides=_short()),
     Mutant("ignores-retry-after", "ignores Retry-After", "rate-limit-storm",
