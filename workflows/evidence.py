@@ -197,6 +197,9 @@ class ConnectorLimits:
     allowed_rps: float
     burst: int
     copies: int = 1
+    #: The service sends rate-limit headers (remaining, reset): a client may be told to wait for a
+    #: reset the attempt log does not show, so under-use is not judged there.
+    advertises_limits: bool = False
 
 
 @dataclass

@@ -553,6 +553,8 @@ class ScenarioRun:
                 allowed_rps=limit.max_rps * factor,
                 burst=max(1, int(limit.burst * factor)),
                 copies=copies.get(cid, 0),
+                advertises_limits=_style(handle.spec.rate_limit_headers)
+                not in ("retry_after", "none"),
             )
             limits.append(lim)
             figures.append(self._figures(handle, stats_at_end.get(cid, {}), farm, lim, elapsed))
@@ -739,6 +741,11 @@ class ScenarioRun:
             card.verdict,
             {inv.name: inv.status for inv in card.invariants},
         )
+
+
+def _style(headers: Any) -> str:
+    """A service's rate-limit header style as its name."""
+    return str(getattr(headers, "value", headers))
 
 
 async def run_scenario(
