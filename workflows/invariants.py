@@ -529,8 +529,13 @@ def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
 
 
 def _auth_refusal(a: FarmAttempt) -> bool:
-    # A 403 that is the service's way of saying "rate limited" is not an auth refusal.
-    return a.status in (401, 403) and a.transport is None and not a.rate_limited
+    # A 403 that is the service's way of saying "rate limited" (a bucket refusal, an injected
+    # spike, anything with a Retry-After) is not an auth refusal.
+    if a.transport is not None:
+        return False
+    if a.status == 401:
+        return True
+    return a.status == 403 and not a.rate_limited and a.fault is None and a.retry_after is None
 
 
 def auth_transparent(evidence: JudgeEvidence) -> InvariantResult:
