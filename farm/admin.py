@@ -12,7 +12,7 @@ import binascii
 import hmac
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus
 
 import orjson
@@ -85,6 +85,24 @@ class ChaosRequest(BaseModel):
     service: str | None = None
 
 
+class OutageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(min_length=1, max_length=200)
+    tenant: str | None = Field(
+        default=None, min_length=1, max_length=200, description="one tenant (default: all)"
+    )
+    at_seconds: float = Field(
+        ge=0, le=86_400, allow_inf_nan=False, description="start, in seconds after the last reset"
+    )
+    duration_seconds: float = Field(gt=0, le=3600, allow_inf_nan=False)
+    methods: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=5,
+        description="only requests of these methods (e.g. [POST]: the write path is down)",
+    )
+
+
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
@@ -146,6 +164,25 @@ def set_chaos(farm: AdminFarm, body: ChaosRequest, request: Request) -> Response
     except KeyError:
         raise FarmError(404, "unknown_service", f"no service {body.service!r}") from None
     return json_response(farm.chaos.as_json())
+
+
+@admin.post("/outages")
+def schedule_outage(farm: AdminFarm, body: OutageRequest, request: Request) -> Response:
+    """Schedule a full outage of a service (or one tenant) at a fixed time after the last reset:
+    every request in the window is refused before it is read (ledger kind ``outage``). Reset
+    drops scheduled outages (the lease holder's, while leased)."""
+    require_lease(request, farm)
+    try:
+        window = farm.schedule_outage(
+            body.service,
+            body.tenant,
+            body.at_seconds,
+            body.duration_seconds,
+            tuple(sorted(set(body.methods))) if body.methods else None,
+        )
+    except KeyError as exc:
+        raise FarmError(404, "unknown_service", str(exc.args[0])) from None
+    return json_response(window)
 
 
 @admin.post("/reset")

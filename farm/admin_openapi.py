@@ -60,6 +60,10 @@ EXTRA: dict[tuple[str, str], dict[str, Any]] = {
         "404": _reply("unknown service"),
         "409": _reply("farm_leased: another holder's lease is live"),
     },
+    ("post", "/admin/outages"): {
+        "404": _reply("unknown service or tenant"),
+        "409": _reply("farm_leased: another holder's lease is live"),
+    },
     ("post", "/admin/reset"): {"409": _reply("farm_leased: another holder's lease is live")},
     ("get", "/admin/ledger"): {"404": _reply("unknown service")},
     ("get", "/admin/attempts"): {"404": _reply("unknown service")},

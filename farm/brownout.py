@@ -7,6 +7,10 @@ before the request is read). Windows come from an RNG seeded by ``(seed, service
 on the time since the farm started (or was reset), like timed drift steps: the same seed gives
 the same windows. The parameters come from the service spec (``brownouts`` / ``outages``) or,
 when the spec sets none, from the chaos level (storm and hell have them; see farm/README.md).
+
+A window can also be *scheduled* at a fixed time (``POST /admin/outages``: a scenario's
+``outages:``, so a 30-second run is sure to meet one). Scheduled windows stay through chaos
+level changes and end with a reset.
 """
 
 from __future__ import annotations
@@ -32,9 +36,15 @@ class Window:
     tenant: str | None
     extra_error: float = 0.0
     latency_factor: float = 1.0
+    scheduled: bool = False  # set at a fixed time by an admin call, not drawn from the seed
+    methods: tuple[str, ...] | None = None  # only these HTTP methods (None: every request)
 
-    def covers(self, elapsed: float, tenant: str) -> bool:
-        return self.start <= elapsed < self.end and (self.tenant is None or self.tenant == tenant)
+    def covers(self, elapsed: float, tenant: str, method: str | None = None) -> bool:
+        return (
+            self.start <= elapsed < self.end
+            and (self.tenant is None or self.tenant == tenant)
+            and (self.methods is None or method is None or method in self.methods)
+        )
 
     def as_json(self, service: str) -> dict[str, Any]:
         return {
@@ -45,6 +55,8 @@ class Window:
             "end_s": round(self.end, 3),
             "extra_error_rate": self.extra_error,
             "latency_factor": self.latency_factor,
+            "scheduled": self.scheduled,
+            "methods": list(self.methods) if self.methods is not None else None,
         }
 
 
@@ -118,10 +130,16 @@ class Weather:
         self._seed = seed
         self.started = started
         self._streams: list[_Stream] = []
+        self._scheduled: list[Window] = []
 
     @property
     def enabled(self) -> bool:
-        return bool(self._streams)
+        return bool(self._streams) or bool(self._scheduled)
+
+    def schedule(self, window: Window) -> None:
+        """Add a window at a fixed time (seconds since the farm started or was reset)."""
+        self._scheduled.append(window)
+        self._scheduled.sort(key=lambda w: w.start)
 
     def configure(
         self,
@@ -131,11 +149,13 @@ class Weather:
         seed: int | None = None,
         started: float | None = None,
     ) -> None:
-        """(Re)build the schedule from the start with these parameters (None: no windows)."""
+        """(Re)build the schedule from the start with these parameters (None: no windows). A
+        new ``started`` (a reset) also drops the scheduled windows."""
         if seed is not None:
             self._seed = seed
         if started is not None:
             self.started = started
+            self._scheduled = []
         tenants = [t.id for t in self._spec.tenants]
         self._streams = []
         if brownouts is not None:
@@ -165,13 +185,21 @@ class Weather:
                 )
             )
 
-    def at(self, now: float, tenant: str) -> Window | None:
-        """The window ``tenant`` is in at ``now``: an outage wins over a brownout."""
+    def at(self, now: float, tenant: str, method: str | None = None) -> Window | None:
+        """The window a ``method`` request of ``tenant`` is in at ``now``: an outage wins over
+        a brownout."""
         elapsed = now - self.started
         found = None
         for stream in self._streams:
             window = stream.active(elapsed, tenant)
             if window is not None and (found is None or window.kind == "outage"):
+                found = window
+        for window in self._scheduled:
+            if window.start > elapsed:
+                break
+            if window.covers(elapsed, tenant, method) and (
+                found is None or window.kind == "outage"
+            ):
                 found = window
         return found
 
@@ -179,6 +207,7 @@ class Weather:
         """Windows that have begun, in start order (``correlated_events`` of the ledger)."""
         elapsed = now - self.started
         windows = [w for s in self._streams for w in s.started(elapsed)]
+        windows += [w for w in self._scheduled if w.start <= elapsed]
         return [w.as_json(self.service) for w in sorted(windows, key=lambda w: w.start)]
 
 

@@ -180,7 +180,7 @@ class InjectFault:
         if self.farm.chaos.level_for(tenant.service) is ChaosLevel.off:
             return None
         weather = call.service.weather
-        window = weather.at(call.now, tenant.tenant) if weather.enabled else None
+        window = weather.at(call.now, tenant.tenant, call.method) if weather.enabled else None
         rates = tenant.rates
         if window is None:
             if rates.quiet:

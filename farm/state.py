@@ -18,7 +18,7 @@ from typing import Any
 from farm import durable, metrics
 from farm.attempts import AttemptLog, CredentialIds
 from farm.auth import Authenticator, TokenStore
-from farm.brownout import Weather
+from farm.brownout import Weather, Window
 from farm.chaos import (
     LEVELS,
     ChaosLevel,
@@ -248,6 +248,41 @@ class Farm:
         self.chaos.set(level, service)
         self.apply_chaos()
         log.info("chaos level %s for %s", level.value, service or "all services")
+
+    def schedule_outage(
+        self,
+        service: str,
+        tenant: str | None,
+        at_seconds: float,
+        duration_seconds: float,
+        methods: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /admin/outages``: ``service`` (or one tenant of it) refuses every request (or
+        every request of ``methods``) from ``at_seconds`` after the last reset, for
+        ``duration_seconds``. KeyError names what is unknown."""
+        state = self.services.get(service)
+        if state is None:
+            raise KeyError(f"no service {service!r}")
+        if tenant is not None and tenant not in state.tenants:
+            raise KeyError(f"service {service!r} has no tenant {tenant!r}")
+        window = Window(
+            "outage",
+            at_seconds,
+            at_seconds + duration_seconds,
+            tenant,
+            scheduled=True,
+            methods=methods,
+        )
+        state.weather.schedule(window)
+        log.info(
+            "outage scheduled for %s%s%s: %.1f s to %.1f s after the reset",
+            service,
+            f" (tenant {tenant})" if tenant else "",
+            f" ({', '.join(methods)} only)" if methods else "",
+            window.start,
+            window.end,
+        )
+        return window.as_json(service)
 
     def reset(self, seed: int | None = None) -> None:
         """``POST /admin/reset``: everything but the credentials back to the start."""

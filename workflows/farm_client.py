@@ -128,6 +128,26 @@ class FarmClient:
             body["service"] = service
         await self._call("POST", "/admin/chaos", json=body)
 
+    async def schedule_outage(
+        self,
+        service: str,
+        tenant: str | None,
+        at_seconds: float,
+        duration_seconds: float,
+        methods: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /admin/outages``: a full outage at a fixed time after the last reset."""
+        body: dict[str, Any] = {
+            "service": service,
+            "at_seconds": at_seconds,
+            "duration_seconds": duration_seconds,
+        }
+        if tenant is not None:
+            body["tenant"] = tenant
+        if methods:
+            body["methods"] = methods
+        return await self._call("POST", "/admin/outages", json=body)
+
     async def reset(self, seed: int | None = None) -> None:
         """``POST /admin/reset``: counters, ledger, drift clock and chaos back to start."""
         await self._call("POST", "/admin/reset", json={} if seed is None else {"seed": seed})

@@ -251,7 +251,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("relabels-errors", "every error relabelled client_error, retries off", "storm",
            "retry_success_rate", profile="full-retries", wrap=RelabelsErrors, overrides=_short()),
     Mutant("ok-while-deferred", "a failed write reported ok while it sits in the DLQ",
-           "network-chaos-dlq", "no_lost_writes", wrap=OkWhileDeferred, overrides=_short(12)),
+           "storm", "no_lost_writes", wrap=OkWhileDeferred, overrides=_short(14)),
     Mutant("corrupts-writes", "every field but the lookup field corrupted on write", "storm",
            "writes_intact", wrap=CorruptsWrites, overrides=_short()),
     Mutant("half-a-page", "reads half of page 1, never follows next", "storm", "reads_complete",
@@ -282,8 +282,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "drift_handled", bugs=Bugs(rename_into_wrong_field=True), overrides=_short()),
     Mutant("fresh-key-per-retry", "a fresh idempotency key per retry", "network-chaos-dlq",
            "no_duplicate_writes", bugs=Bugs(fresh_key_per_attempt=True), overrides=_short(12)),
-    Mutant("dlq-persists-nothing", "a DLQ that persists nothing", "network-chaos-dlq",
-           "no_lost_writes", wrap=DlqPersistsNothing, overrides=_short(12)),
+    Mutant("dlq-persists-nothing", "a DLQ that persists nothing", "storm",
+           "no_lost_writes", wrap=DlqPersistsNothing, overrides=_short(14)),
+    Mutant("parks-writes-at-once", "a failed write parked in the DLQ at once, never retried",
+           "storm", "bounded_dlq", profile="full-retries", overrides=_short(
+               14, services=["stripe"],
+               workflows=[{"name": "idempotent_write", "concurrency": 4}])),
     Mutant("replay-without-key", "a DLQ replay without the idempotency key", "network-chaos-dlq",
            "no_duplicate_writes", bugs=Bugs(replay_without_key=True), overrides=_short(12)),
 )  # fmt: skip

@@ -352,6 +352,14 @@ class ScenarioRun:
                 for client in farm_clients:
                     await client.reset(spec.seed)
                     await client.set_chaos(spec.mode.value)
+                for outage in spec.outages:  # times count from the reset just above
+                    await farms.client(outage.service).schedule_outage(
+                        outage.service,
+                        outage.tenant,
+                        outage.at_seconds,
+                        outage.duration_seconds,
+                        list(outage.methods) if outage.methods else None,
+                    )
                 leases.mark_baseline()
             except (FarmError, ScenarioError) as exc:
                 await leases.release()
