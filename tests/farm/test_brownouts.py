@@ -88,3 +88,67 @@ async def test_an_outage_refuses_every_request_and_a_brownout_raises_errors() ->
         seen = [await outcome(c, "GET", "/shop/v1/customers", headers=headers) for _ in range(60)]
         errors = sum(s.startswith("5") for s in seen)
         assert 20 <= errors <= 52, Counter(seen)  # 60 % of 60 seeded draws
+
+
+async def test_a_scheduled_outage_of_the_write_path_refuses_writes_only_in_its_window() -> None:
+    spec = make_spec(tenants=[{"id": "acme"}, {"id": "globex"}])
+    async with running_farm([spec], seed=5) as farm, httpx.AsyncClient(base_url=farm.url) as c:
+        admin = admin_headers(farm)
+        body = {"service": "shop", "tenant": "acme", "at_seconds": 0, "duration_seconds": 600,
+                "methods": ["POST"]}  # fmt: skip
+        assert (await c.post("/admin/outages", json=body)).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert (await c.post("/admin/outages", json=body, headers=wrong)).status_code == 403
+        answer = await c.post("/admin/outages", json=body, headers=admin)
+        assert answer.status_code == 200, answer.text
+        window = answer.json()
+        assert window["kind"] == "outage" and window["scheduled"] is True
+        assert window["methods"] == ["POST"] and window["tenant"] == "acme"
+        acme = await auth_headers(c, farm, "shop", "acme")
+        globex = await auth_headers(c, farm, "shop", "globex")
+        invoice = {"customer_id": "cus_1", "amount": 1.5, "due_date": "2026-01-01"}
+        for i in range(3):
+            sent = {**invoice, "external_id": f"x-{i}"}
+            assert await outcome(c, "POST", "/shop/v1/invoices", json=sent, headers=acme) == (
+                "network"
+            )  # refused before it was read: nothing committed
+            assert await outcome(c, "GET", "/shop/v1/invoices", headers=acme) == "200"
+        other = {**invoice, "external_id": "y-1"}
+        assert await outcome(c, "POST", "/shop/v1/invoices", json=other, headers=globex) == "201"
+        ledger = (await c.get("/admin/ledger", headers=admin)).json()
+        assert ledger["faults"]["shop"]["acme"] == {"outage": 3}
+        assert [w["lookup_value"] for w in ledger["writes"]] == ["y-1"]
+        assert [(e["kind"], e["scheduled"]) for e in ledger["correlated_events"]] == [
+            ("outage", True)
+        ]
+        # A reset drops it: the write path is back.
+        assert (await c.post("/admin/reset", json={}, headers=admin)).status_code == 200
+        acme = await auth_headers(c, farm, "shop", "acme")
+        sent = {**invoice, "external_id": "x-after"}
+        assert await outcome(c, "POST", "/shop/v1/invoices", json=sent, headers=acme) == "201"
+
+
+async def test_a_scheduled_outage_starts_at_its_time_and_bad_requests_say_why() -> None:
+    spec = make_spec(tenants=[{"id": "acme"}])
+    async with running_farm([spec], seed=5) as farm, httpx.AsyncClient(base_url=farm.url) as c:
+        admin = admin_headers(farm)
+        later = {"service": "shop", "at_seconds": 3600, "duration_seconds": 1}
+        assert (await c.post("/admin/outages", json=later, headers=admin)).status_code == 200
+        headers = await auth_headers(c, farm, "shop", "acme")
+        assert await outcome(c, "GET", "/shop/v1/customers", headers=headers) == "200"
+        ledger = (await c.get("/admin/ledger", headers=admin)).json()
+        assert ledger["correlated_events"] == []  # not begun yet
+        bad = [
+            ({"service": "nope", "at_seconds": 0, "duration_seconds": 1}, 404, "nope"),
+            ({"service": "shop", "tenant": "initech", "at_seconds": 0, "duration_seconds": 1},
+             404, "initech"),
+            ({"service": "shop", "at_seconds": -1, "duration_seconds": 1}, 422, "at_seconds"),
+            ({"service": "shop", "at_seconds": 0, "duration_seconds": 0}, 422, "duration_seconds"),
+            ({"service": "shop", "at_seconds": 0, "duration_seconds": 1, "methods": ["BREW"]},
+             422, "methods"),
+            ({"service": "shop", "at_seconds": 0, "duration_seconds": 1, "why": 1}, 422, "why"),
+        ]  # fmt: skip
+        for body, status, named in bad:
+            answer = await c.post("/admin/outages", json=body, headers=admin)
+            assert answer.status_code == status, (body, answer.text)
+            assert named in answer.text, answer.text

@@ -34,8 +34,10 @@ async def test_the_judge_catches_the_mutant(m: Mutant, tmp_path: Path) -> None:
     assert m.expect in result.failed, (m.name, result.failed)
 
 
-async def _storm(tmp_path: Path, profile: str, seed: int, duration: float) -> object:
-    spec = load_scenario(SCENARIOS / "storm.yaml")
+async def _storm(
+    tmp_path: Path, profile: str, seed: int, duration: float, name: str = "storm"
+) -> object:
+    spec = load_scenario(SCENARIOS / f"{name}.yaml")
     spec = with_overrides(spec, profile=profile, seed=seed, duration=duration)
     specs = [s for s in load_specs([DEFAULT_CONFIG_DIR]) if s.id in spec.services]
     async with running_farm(specs, seed=seed, state_dir=tmp_path / "farm") as farm:
@@ -65,3 +67,23 @@ async def test_the_full_reference_aam_passes_the_standard_storm(tmp_path: Path, 
     ]
     # A 30 s standard storm is a real run: every invariant but load amplification exercised.
     assert card.unexercised_invariants() == []  # type: ignore[attr-defined]
+    _assert_writes_were_deferred_and_replayed(card)
+
+
+def _assert_writes_were_deferred_and_replayed(card: object) -> None:
+    dlq = card.dlq  # type: ignore[attr-defined]
+    assert dlq["backlog"] > 0 and dlq["replay"]["replayed"] > 0, dlq
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mild", "hell"])
+async def test_the_standard_mild_and_hell_are_real_runs_in_30_s(tmp_path: Path, name: str) -> None:
+    card = await _storm(tmp_path, "full", 42, 30, name)
+    failed = card.failed_invariants()  # type: ignore[attr-defined]
+    assert card.verdict == "PASSED", [  # type: ignore[attr-defined]
+        (i.name, i.detail)
+        for i in card.invariants
+        if i.name in failed  # type: ignore[attr-defined]
+    ]
+    assert card.unexercised_invariants() == []  # type: ignore[attr-defined]
+    _assert_writes_were_deferred_and_replayed(card)

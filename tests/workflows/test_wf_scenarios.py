@@ -60,6 +60,39 @@ def test_a_bad_scenario_file_names_the_file_and_the_field(tmp_path: Path) -> Non
         load_scenario(tmp_path / "missing.yaml")
 
 
+def test_a_scheduled_outage_must_hit_a_service_and_tenant_of_the_scenario(tmp_path: Path) -> None:
+    head = "name: x\nservices: [stripe]\ntenants: [acme]\nworkflows: [{name: high_volume_read}]\n"
+    cases = {
+        "outages: [{service: github, at_seconds: 1, duration_seconds: 2}]": "outages[0].service",
+        "outages: [{service: stripe, tenant: globex, at_seconds: 1, duration_seconds: 2}]":
+            "outages[0].tenant",
+        "outages: [{service: stripe, at_seconds: 1, duration_seconds: 2, methods: [BREW]}]":
+            "outages[0].methods[0]",
+        "outages: [{service: stripe, at_seconds: -1, duration_seconds: 2}]":
+            "outages[0].at_seconds",
+    }  # fmt: skip
+    for line, named in cases.items():
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(head + line + "\n")
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(bad)
+        assert str(bad) in str(info.value) and named in str(info.value), str(info.value)
+    good = tmp_path / "good.yaml"
+    good.write_text(head + "outages: [{service: stripe, methods: [POST], at_seconds: 8, "
+                    "duration_seconds: 4}]\n")  # fmt: skip
+    outage = load_scenario(good).outages[0]
+    assert (outage.service, outage.methods, outage.at_seconds) == ("stripe", ["POST"], 8)
+
+
+@pytest.mark.parametrize("name", ["mild", "storm", "hell"])
+def test_the_standard_scenarios_take_a_write_path_down_early(name: str) -> None:
+    spec = load_scenario(SCENARIO_DIR / f"{name}.yaml")
+    assert spec.duration_seconds == 30
+    [outage] = spec.outages  # writes caught in it end in the DLQ, replayed after the run
+    assert outage.methods == ["POST"] and outage.at_seconds + outage.duration_seconds < 20
+    assert any(w.name == "idempotent_write" for w in spec.workflows)
+
+
 def test_overrides_are_validated() -> None:
     spec = load_scenario(SCENARIOS[0])
     assert with_overrides(spec, mode="hell", seed=7).mode is Mode.hell
