@@ -95,30 +95,30 @@ class AttemptLog:
         """Queue the row of one answered data request; ``ts`` is when the request arrived (a
         judge orders attempts by arrival: a slow answer must not look like a later request)."""
         self.seq += 1
-        route = match.route
-        resource = route.resource
-        tenant = call.tenant.tenant if call is not None and call.tenant is not None else None
-        fault = None
+        now = time.time()
+        tenant = credential = fault = ledger_seq = lookup_value = None
         committed = 0
-        ledger_seq = None
-        lookup_value: Any = None
         if call is not None:
-            kind = call.fault.kind
+            if call.tenant is not None:
+                tenant = call.tenant.tenant
+            decision = call.fault
+            kind = decision.kind
             if kind is not None:
                 # A fault that struck after the commit is recorded as such (as in the ledger).
-                after = call.fault.after_commit and kind.value != "commit_then_5xx"
+                after = decision.after_commit and kind.value != "commit_then_5xx"
                 fault = "commit_then_fail" if after else kind.value
             commit = call.commit
             if commit is not None and commit.entry is not None:
                 committed = 1
                 ledger_seq = commit.entry.seq
                 lookup_value = commit.entry.lookup_value
-            elif resource.lookup_field is not None:
-                lookup_value = _lookup_value(resource.lookup_field, method, call)
-            credential = self.credential_ids.of(call.service.spec, headers)
-        else:
-            credential = None
-        query = raw_query.decode("latin-1")
+            else:
+                field = match.route.resource.lookup_field
+                if field is not None:
+                    lookup_value = _lookup_value(field, method, call)
+            # The auth step names the credential it accepted; any other is looked up here.
+            credential = call.credential or self.credential_ids.of(call.service.spec, headers)
+        query = raw_query.decode("latin-1") if raw_query else ""
         if len(query) > MAX_QUERY_CHARS:
             query = query[:MAX_QUERY_CHARS] + "…"
         key = headers.get(b"idempotency-key")
@@ -127,8 +127,8 @@ class AttemptLog:
             (
                 self.seq,
                 self.epoch,
-                received_at if received_at is not None else time.time(),
-                route.service,
+                now if received_at is None else received_at,
+                match.route.service,
                 tenant,
                 credential,
                 method,
@@ -139,10 +139,10 @@ class AttemptLog:
                 fault,
                 committed,
                 ledger_seq,
-                retry_after.decode("latin-1") if retry_after is not None else None,
-                key.decode("latin-1")[:MAX_MARKER_CHARS] if key is not None else None,
+                None if retry_after is None else retry_after.decode("latin-1"),
+                None if key is None else key.decode("latin-1")[:MAX_MARKER_CHARS],
                 None if lookup_value is None else orjson.dumps(lookup_value).decode(),
-                None if received_at is None else round(time.time() - received_at, 6),
+                None if received_at is None else round(now - received_at, 6),
             ),
         )
 

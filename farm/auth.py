@@ -108,65 +108,66 @@ class Authenticator:
 
     def authenticate(
         self, spec: ServiceSpec, headers: dict[bytes, bytes]
-    ) -> tuple[str | None, AuthFailure | None]:
-        """Resolve the calling tenant of a data request to ``spec``'s service."""
+    ) -> tuple[str | None, AuthFailure | None, str | None]:
+        """Resolve the calling tenant of a data request to ``spec``'s service: (tenant, failure,
+        the non-secret id of the credential when it was accepted — the attempt log's)."""
         kind = spec.auth.type
         if kind is AuthType.oauth2_client_credentials:
-            tenant, failure = self._by_token(spec, headers)
+            tenant, failure, credential = self._by_token(spec, headers)
         elif kind is AuthType.api_key:
-            tenant, failure = self._by_api_key(spec, headers)
+            tenant, failure, credential = self._by_api_key(spec, headers)
         else:
             claimed = headers.get(b"x-tenant-id")
             tenant = claimed.decode("latin-1") if claimed else spec.tenants[0].id
             if tenant not in {t.id for t in spec.tenants}:
-                return None, AuthFailure(403, "wrong_tenant")
-            return tenant, None
+                return None, AuthFailure(403, "wrong_tenant"), None
+            return tenant, None, None
         if failure is not None:
-            return None, failure
+            return None, failure, None
         assert tenant is not None
         claimed = headers.get(b"x-tenant-id")
         if claimed is not None and claimed.decode("latin-1") != tenant:
-            return None, AuthFailure(403, "wrong_tenant", tenant)
-        return tenant, None
+            return None, AuthFailure(403, "wrong_tenant", tenant), None
+        return tenant, None, credential
 
     def _by_token(
         self, spec: ServiceSpec, headers: dict[bytes, bytes]
-    ) -> tuple[str | None, AuthFailure | None]:
+    ) -> tuple[str | None, AuthFailure | None, str | None]:
         token = _bearer(headers)
         if token is None:
             if self._foreign_api_key(headers) is not None:
-                return None, AuthFailure(403, "wrong_tenant")
-            return None, AuthFailure(401, "missing")
+                return None, AuthFailure(403, "wrong_tenant"), None
+            return None, AuthFailure(401, "missing"), None
         issued = self._tokens.get(token)
         if issued is None:
-            return None, AuthFailure(401, "unknown")
+            return None, AuthFailure(401, "unknown"), None
         problem = self._tokens.problem(issued)
         mine = issued.service == spec.id
         if problem is not None:
-            return None, AuthFailure(401, problem, issued.tenant if mine else None)
+            return None, AuthFailure(401, problem, issued.tenant if mine else None), None
         if not mine:
-            return None, AuthFailure(403, "wrong_tenant")
+            return None, AuthFailure(403, "wrong_tenant"), None
         if issued.calls_left is not None:
             issued.calls_left -= 1
-        return issued.tenant, None
+        return issued.tenant, None, issued.credential
 
     def _by_api_key(
         self, spec: ServiceSpec, headers: dict[bytes, bytes]
-    ) -> tuple[str | None, AuthFailure | None]:
+    ) -> tuple[str | None, AuthFailure | None, str | None]:
         raw = headers.get(spec.auth.api_key_header.lower().encode())
         if raw is None:
             foreign = self._foreign_api_key(headers)
             token = _bearer(headers)
             issued = self._tokens.get(token) if token else None
             if foreign is not None or (issued is not None and self._tokens.problem(issued) is None):
-                return None, AuthFailure(403, "wrong_tenant")
-            return None, AuthFailure(401, "missing")
+                return None, AuthFailure(403, "wrong_tenant"), None
+            return None, AuthFailure(401, "missing"), None
         creds = self._book.by_api_key.get(raw.decode("latin-1"))
         if creds is None:
-            return None, AuthFailure(401, "unknown")
+            return None, AuthFailure(401, "unknown"), None
         if creds.service != spec.id:
-            return None, AuthFailure(403, "wrong_tenant")
-        return creds.tenant, None
+            return None, AuthFailure(403, "wrong_tenant"), None
+        return creds.tenant, None, f"api_key:{creds.service}:{creds.tenant}"
 
     def _foreign_api_key(self, headers: dict[bytes, bytes]) -> TenantCredentials | None:
         for name in self._key_headers:

@@ -231,7 +231,8 @@ class DataPlane:
                 shaper.body(reply.status, reply.body, request_id),
                 shaper.headers(reply.headers, reply.status),
             )
-        await self.send_reply(send, reply, request_id, version)
+        await send(self.start_message(reply, request_id, version))
+        await send({"type": "http.response.body", "body": reply.body})
 
     def _count(self, call: Call, status: int) -> None:
         if call.tenant is not None:
@@ -310,24 +311,27 @@ class DataPlane:
             )  # fmt: skip
 
     @staticmethod
-    async def send_start(send: Send, reply: Reply, request_id: bytes, version: int) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": [
-                    (b"content-type", JSON),
-                    (b"content-length", str(len(reply.body)).encode()),
-                    (b"x-schema-version", str(version).encode()),
-                    (b"x-request-id", request_id),
-                    *reply.headers,
-                ],
-            }
-        )
+    def start_message(reply: Reply, request_id: bytes, version: int) -> Message:
+        """The ``http.response.start`` of ``reply``: the farm's headers, then the reply's."""
+        return {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": [
+                (b"content-type", JSON),
+                (b"content-length", b"%d" % len(reply.body)),
+                (b"x-schema-version", b"%d" % version),
+                (b"x-request-id", request_id),
+                *reply.headers,
+            ],
+        }
+
+    @classmethod
+    async def send_start(cls, send: Send, reply: Reply, request_id: bytes, version: int) -> None:
+        await send(cls.start_message(reply, request_id, version))
 
     @classmethod
     async def send_reply(cls, send: Send, reply: Reply, request_id: bytes, version: int) -> None:
-        await cls.send_start(send, reply, request_id, version)
+        await send(cls.start_message(reply, request_id, version))
         await send({"type": "http.response.body", "body": reply.body})
 
 
@@ -347,9 +351,8 @@ class _Answer:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            for name, value in message["headers"]:
-                if name == b"retry-after":
-                    self.retry_after = value
+            # The last Retry-After sent, if any (a dict keeps a repeated name's last value).
+            self.retry_after = dict(message["headers"]).get(b"retry-after")
         elif not message.get("more_body", False):
             self.complete = True
         await self._send(message)

@@ -88,6 +88,8 @@ class DriftSchedule:
         self.events: list[DriftEvent] = []
         self._renderers: dict[tuple[str, int], list[Callable[[Record], None]]] = {}
         self._reverse = {r: self._reverse_plan(r) for r in self._fields}
+        self._due_calls = self._due_at = 0.0  # the next step's triggers (see _next_due)
+        self._next_due()
 
     @property
     def version(self) -> int:
@@ -102,6 +104,7 @@ class DriftSchedule:
         self.fired = 0
         self.events.clear()
         self._renderers.clear()
+        self._next_due()
 
     def advance(self, now: float) -> int:
         """Fire every step whose trigger has been reached (in order); the version in force."""
@@ -128,14 +131,28 @@ class DriftSchedule:
                     elapsed,
                 )
             )
+        self._next_due()
         return self.version
+
+    def _next_due(self) -> None:
+        """When :meth:`advance` next has work: the call count and farm time the next step is due
+        at (``inf`` for a trigger the step lacks, or when every step fired), so a data call
+        compares two numbers. The time is a microsecond early: :meth:`advance` decides exactly."""
+        step = self._steps[self.fired] if self.fired < len(self._steps) else None
+        inf = float("inf")
+        self._due_calls = inf if step is None or step.after_calls is None else step.after_calls
+        seconds = None if step is None else step.after_seconds
+        self._due_at = inf if seconds is None else self.started + seconds - 1e-6
 
     def on_call(self, now: float) -> int:
         """The drift step of a data call: fire what is due, count the call, return the version.
 
         Step ``after_calls: N`` means N calls are served in the old shape; call N+1 sees the new.
         """
-        version = self.advance(now) if self.fired < len(self._steps) else self.version
+        if self.calls >= self._due_calls or now >= self._due_at:
+            version = self.advance(now)
+        else:
+            version = self.base_version + self.fired
         self.calls += 1
         return version
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from farm.spec import Pagination, PaginationStyle
 
@@ -17,8 +17,9 @@ class PaginationError(ValueError):
     """A malformed or out-of-range pagination parameter (answered with 400)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PageRequest:
+class PageRequest(NamedTuple):
+    """A validated page request (a tuple: built on every collection call, so cheap to make)."""
+
     style: PaginationStyle
     offset: int
     limit: int
@@ -93,6 +94,8 @@ def parse_page_request(query: dict[str, str], pagination: Pagination) -> PageReq
     """Validate the pagination parameters of a collection request."""
     cap = pagination.max_page_size
     default = min(pagination.page_size, cap)
+    if not query:  # the first page at the default size: nothing to validate
+        return PageRequest(pagination.style, 0, default)
     if pagination.style is PaginationStyle.cursor:
         if "page" in query or "per_page" in query:
             raise PaginationError("this collection uses cursor pagination: ?limit=N&cursor=C")

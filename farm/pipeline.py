@@ -109,6 +109,7 @@ class Call:
     body: bytes = b""
     now: float = 0.0
     tenant: TenantState | None = None
+    credential: str | None = None  # the accepted credential's non-secret id (attempt log)
     auth_failure_reason: str | None = None
     rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     fault: FaultDecision = NO_FAULT
@@ -127,10 +128,11 @@ class Authenticate:
 
     def __call__(self, call: Call) -> Reply | None:
         spec = call.service.spec
-        tenant_id, failure = self.farm.authenticator.authenticate(spec, call.headers)
+        tenant_id, failure, credential = self.farm.authenticator.authenticate(spec, call.headers)
         if failure is None:
             assert tenant_id is not None
             call.tenant = call.service.tenants[tenant_id]
+            call.credential = credential
             return None
         call.auth_failure_reason = failure.reason
         if failure.tenant is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from farm.spec import Endpoint, Resource, ServiceSpec
 
@@ -27,8 +28,9 @@ class DataRoute:
         return ", ".join(sorted(self.endpoints))
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
+class RouteMatch(NamedTuple):
+    """The route serving a path, and the ``{id}`` in it (a tuple: one per data request)."""
+
     route: DataRoute
     record_id: str | None
 

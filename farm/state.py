@@ -62,6 +62,10 @@ def status_key(code: int) -> str:
     return "other_4xx"
 
 
+#: ``/admin/status`` column of every HTTP status as the data plane counts it (a string).
+STATUS_COLUMNS = {str(code): status_key(code) for code in range(100, 600)}
+
+
 class TenantState:
     """Per-(service, tenant) runtime state."""
 
@@ -121,7 +125,7 @@ class TenantState:
         if code == "network":
             counts["network_faults"] += 1
         elif code != "timeout":  # a stall the client gave up on is counted in "timeouts"
-            counts[status_key(int(code))] += 1
+            counts[STATUS_COLUMNS.get(code) or status_key(int(code))] += 1
 
 
 class ServiceState:

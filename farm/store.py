@@ -3,10 +3,12 @@
 What survives a restart: the committed writes (with the stored record and the response an
 idempotent replay answers with), the fault counts, the attempt log, the epoch (how many resets)
 and the seed. The request path never touches the disk: it appends a row to an in-memory batch
-(:meth:`FarmStore.put`), and a writer thread drains the batch every ``FLUSH_SECONDS`` in one
-transaction. Admin reads call :meth:`FarmStore.flush` first, so they see every row answered so
-far. What a ``kill -9`` can lose is the last unflushed batch (at most ``FLUSH_SECONDS`` of
-traffic); a runner never trusts such a window anyway, because the boot id changes with the
+(:meth:`FarmStore.put`), and a thread ships the batch every ``FLUSH_SECONDS`` to the writer
+process (``farm/store_writer.py``), which commits it in one transaction: SQLite's work never
+holds the serving process's GIL. Admin reads call :meth:`FarmStore.flush` first, so they see
+every row answered so far. What a ``kill -9`` can lose is the last batch not yet handed to the
+writer (at most ``FLUSH_SECONDS`` of traffic: the writer outlives the farm long enough to commit
+what it received); a runner never trusts such a window anyway, because the boot id changes with the
 process and the runner's end-of-run check turns the run into ``ERROR``.
 
 The file and its folder are private (0600 in 0700): it holds request bodies.
@@ -18,6 +20,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -25,74 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from farm import store_writer
+from farm.store_writer import ATTEMPT_COLUMNS, WRITE_COLUMNS, read_frame, write_frame
+
 log = logging.getLogger("farm.store")
 
 FILE_NAME = "farm.sqlite3"
 FLUSH_SECONDS = 0.05
-#: Rows per multi-row INSERT statement (SQLite's default limit is 32,766 variables).
-ROWS_PER_STATEMENT = 100
-#: The attempt log keeps the newest this many rows (~250 bytes each on disk); older ones are
-#: pruned and ``GET /admin/attempts`` says where the kept log starts (``oldest_seq``).
-MAX_ATTEMPTS = 1_000_000
-PRUNE_EVERY_ROWS = 50_000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS writes (
-    seq INTEGER PRIMARY KEY,         -- ledger sequence number, never reused (not even by a reset)
-    epoch INTEGER NOT NULL,
-    service TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    idempotency_key TEXT,
-    lookup_value TEXT,               -- JSON
-    body_sha256 TEXT NOT NULL,
-    committed_at REAL NOT NULL,
-    outcome TEXT NOT NULL,           -- ok | commit_then_fail
-    record TEXT NOT NULL,            -- JSON, canonical (version-1) shape
-    status INTEGER NOT NULL,         -- what an idempotent replay answers with
-    response BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS faults (
-    epoch INTEGER NOT NULL,
-    service TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (epoch, service, tenant, kind)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    seq INTEGER PRIMARY KEY,
-    epoch INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    service TEXT NOT NULL,
-    tenant TEXT,
-    credential TEXT,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    query TEXT NOT NULL,
-    status INTEGER,
-    transport_fault TEXT,
-    fault TEXT,
-    committed INTEGER NOT NULL,
-    ledger_seq INTEGER,
-    retry_after TEXT,
-    idempotency_key TEXT,
-    lookup_value TEXT,
-    duration REAL                    -- seconds from arrival to the answer (or the cut)
-);
-CREATE INDEX IF NOT EXISTS attempts_service ON attempts(service, seq);
-"""
-
-WRITE_COLUMNS = (
-    "seq, epoch, service, tenant, resource, record_id, idempotency_key, lookup_value, "
-    "body_sha256, committed_at, outcome, record, status, response"
-)
-ATTEMPT_COLUMNS = (
-    "seq, epoch, ts, service, tenant, credential, method, path, query, status, transport_fault, "
-    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration"
-)
+#: The writer process's program (run by file name: it imports nothing from the farm).
+WRITER = Path(store_writer.__file__)
 
 
 class StateDirError(Exception):
@@ -139,7 +84,8 @@ class Restored:
 
 
 class FarmStore:
-    """One farm's SQLite file and the writer thread that fills it."""
+    """One farm's SQLite file: rows queued in memory, a thread that ships them every
+    ``FLUSH_SECONDS`` to the writer process (``farm/store_writer.py``), which commits them."""
 
     def __init__(self, state_dir: Path) -> None:
         private_dir(state_dir)
@@ -148,16 +94,27 @@ class FarmStore:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
             os.chmod(self.path, 0o600)
-            self._db = self._connect()
-            self._db.executescript(SCHEMA)
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(attempts)")}
-            if "duration" not in columns:  # a state dir from before the column existed
-                self._db.execute("ALTER TABLE attempts ADD COLUMN duration REAL")
-        except (OSError, sqlite3.Error) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
             raise StateDirError(
                 f"state dir {state_dir}: cannot open {self.path} ({reason})"
             ) from None
+        # The writer waits for the one of a previous process on this file, creates the schema
+        # and answers: only then is the file's content final enough to restore from.
+        self._writer = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WRITER), str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._writer.stdin is not None and self._writer.stdout is not None
+        self._feed, self._answers = self._writer.stdin, self._writer.stdout
+        try:
+            _, error = read_frame(self._answers)
+        except (EOFError, ValueError) as exc:
+            error = f"the writer process ended ({exc})"
+        if error is not None:
+            self._end_writer()
+            raise StateDirError(f"state dir {state_dir}: cannot open {self.path} ({error})")
         self._lock = threading.Lock()
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._wake = threading.Event()
@@ -165,49 +122,44 @@ class FarmStore:
         self._generation = 0  # batches taken
         self._done_generation = 0  # batches written
         self._stop = False
+        self._closed = False
         self.failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="farm-store", daemon=True)
         self._thread.start()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.row_factory = sqlite3.Row
-        return db
 
     # --- start-up ---------------------------------------------------------------------------------
 
     def restore(self) -> Restored:
         """The current epoch's state as the last process left it."""
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        epoch = int(meta.get("epoch", 0))
-        seed = int(meta["seed"]) if "seed" in meta else None
-        ledger_seq = int(meta.get("ledger_seq", 0))
-        attempt_seq = int(meta.get("attempt_seq", 0))
-        row = self._db.execute("SELECT MAX(seq) FROM writes").fetchone()
-        ledger_seq = max(ledger_seq, row[0] or 0)
-        row = self._db.execute("SELECT MAX(seq) FROM attempts").fetchone()
-        attempt_seq = max(attempt_seq, row[0] or 0)
-        writes = self._db.execute(
-            f"SELECT {WRITE_COLUMNS} FROM writes WHERE epoch = ? ORDER BY seq", (epoch,)
-        ).fetchall()
-        faults = [
-            (r[0], r[1], r[2], r[3])
-            for r in self._db.execute(
-                "SELECT service, tenant, kind, n FROM faults WHERE epoch = ?", (epoch,)
-            )
-        ]
+        with self.reader() as db:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            epoch = int(meta.get("epoch", 0))
+            seed = int(meta["seed"]) if "seed" in meta else None
+            ledger_seq = int(meta.get("ledger_seq", 0))
+            attempt_seq = int(meta.get("attempt_seq", 0))
+            row = db.execute("SELECT MAX(seq) FROM writes").fetchone()
+            ledger_seq = max(ledger_seq, row[0] or 0)
+            row = db.execute("SELECT MAX(seq) FROM attempts").fetchone()
+            attempt_seq = max(attempt_seq, row[0] or 0)
+            writes = db.execute(
+                f"SELECT {WRITE_COLUMNS} FROM writes WHERE epoch = ? ORDER BY seq", (epoch,)
+            ).fetchall()
+            faults = [
+                (r[0], r[1], r[2], r[3])
+                for r in db.execute(
+                    "SELECT service, tenant, kind, n FROM faults WHERE epoch = ?", (epoch,)
+                )
+            ]
         return Restored(epoch, seed, ledger_seq, attempt_seq, writes, faults)
 
     # --- the request path: queue only -------------------------------------------------------------
 
     def put(self, table: str, row: tuple[Any, ...]) -> None:
         """Queue one row for ``writes`` / ``attempts`` (or an op: ``fault``, ``outcome``,
-        ``epoch``). No I/O; the writer thread commits it within ``FLUSH_SECONDS``."""
+        ``epoch``). No I/O; the writer process commits it within ``FLUSH_SECONDS``."""
         self._pending.append((table, row))
 
-    # --- the writer thread ------------------------------------------------------------------------
+    # --- the shipping thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop:
@@ -222,77 +174,23 @@ class FarmStore:
             self._generation += 1
             generation = self._generation
         if batch:
+            # One batch in flight at a time: the next is taken once this one is committed.
             try:
-                self._apply(batch)
-            except sqlite3.Error as exc:  # a full disk: say it once, keep serving from memory
+                write_frame(self._feed, (generation, batch))
+                _, error = read_frame(self._answers)
+            except (OSError, EOFError, ValueError) as exc:
+                error = f"the writer process ended ({exc})"
+            if error is not None:  # a full disk: say it once, keep serving from memory
                 if self.failure is None:
                     log.error(
-                        "farm store %s: cannot write (%s); ground truth not durable", self.path, exc
+                        "farm store %s: cannot write (%s); ground truth not durable",
+                        self.path,
+                        error,
                     )
-                self.failure = str(exc)
+                self.failure = error
         with self._flushed:
             self._done_generation = max(self._done_generation, generation)
             self._flushed.notify_all()
-
-    def _apply(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            i = 0
-            while i < len(batch):
-                table = batch[i][0]
-                j = i
-                while j < len(batch) and batch[j][0] == table and j - i < ROWS_PER_STATEMENT:
-                    j += 1
-                rows = [r for _, r in batch[i:j]]
-                self._apply_group(db, table, rows)
-                i = j
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _apply_group(db: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
-        if table in ("writes", "attempts"):
-            width = len(rows[0])
-            marks = "(" + ", ".join("?" * width) + ")"
-            columns = WRITE_COLUMNS if table == "writes" else ATTEMPT_COLUMNS
-            flat = [v for r in rows for v in r]
-            db.execute(
-                f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([marks] * len(rows)), flat
-            )
-            seq = max(r[0] for r in rows)
-            if (
-                table == "attempts"
-                and seq // PRUNE_EVERY_ROWS != (seq - len(rows)) // PRUNE_EVERY_ROWS
-            ):
-                db.execute("DELETE FROM attempts WHERE seq <= ?", (seq - MAX_ATTEMPTS,))
-            key = "ledger_seq" if table == "writes" else "attempt_seq"
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                "value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-                (key, str(seq)),
-            )
-        elif table == "fault":
-            db.executemany(
-                "INSERT INTO faults (epoch, service, tenant, kind, n) VALUES (?, ?, ?, ?, 1) "
-                "ON CONFLICT DO UPDATE SET n = n + 1",
-                rows,
-            )
-        elif table == "outcome":
-            db.executemany("UPDATE writes SET outcome = ? WHERE seq = ?", rows)
-        elif table == "epoch":
-            for epoch, seed in rows:
-                db.execute("DELETE FROM writes WHERE epoch < ?", (epoch,))
-                db.execute("DELETE FROM faults WHERE epoch < ?", (epoch,))
-                db.execute("DELETE FROM attempts WHERE epoch < ?", (epoch,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    [("epoch", str(epoch)), ("seed", str(seed))],
-                )
-        else:  # pragma: no cover - a programming error
-            raise ValueError(f"unknown store table {table!r}")
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every row queued before this call is committed (admin reads, tests)."""
@@ -303,13 +201,25 @@ class FarmStore:
             self._flushed.wait_for(lambda: self._done_generation >= target, timeout)
 
     def close(self) -> None:
-        """Write what is queued and stop the writer thread (idempotent)."""
-        if self._stop:
+        """Write what is queued, stop the thread and let the writer process end (idempotent)."""
+        if self._closed:
             return
+        self._closed = True
         self._stop = True
         self._wake.set()
         self._thread.join(timeout=10)
-        self._db.close()
+        self._end_writer()
+
+    def _end_writer(self) -> None:
+        """Close the writer's input (it commits what it has and exits) and reap it."""
+        for stream in (self._feed, self._answers):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            self._writer.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._writer.kill()
+            self._writer.wait()
 
     # --- reads (admin API; each opens its own connection: readers never block the writer) ------
 
