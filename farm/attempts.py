@@ -27,9 +27,9 @@ from farm.spec import AuthType, ServiceSpec
 Call = Any
 FarmStore = Any
 
-#: Longest query string kept per row (the rest is cut; the row says so with a trailing "…").
-MAX_QUERY_CHARS = 2000
-MAX_MARKER_CHARS = 255
+#: The row is queued as the request had it (query, Retry-After and key as bytes, the duration
+#: unrounded); the store's writer process finishes it (``farm.store_writer.attempt_row``: decoded,
+#: the query cut at ``MAX_QUERY_CHARS``, the key at ``MAX_MARKER_CHARS``, duration to the µs).
 
 
 def fingerprint(secret: str) -> str:
@@ -118,10 +118,6 @@ class AttemptLog:
                     lookup_value = _lookup_value(field, method, call)
             # The auth step names the credential it accepted; any other is looked up here.
             credential = call.credential or self.credential_ids.of(call.service.spec, headers)
-        query = raw_query.decode("latin-1") if raw_query else ""
-        if len(query) > MAX_QUERY_CHARS:
-            query = query[:MAX_QUERY_CHARS] + "…"
-        key = headers.get(b"idempotency-key")
         self.store.put(
             "attempts",
             (
@@ -133,16 +129,16 @@ class AttemptLog:
                 credential,
                 method,
                 path,
-                query,
+                raw_query,
                 status,
                 transport_fault,
                 fault,
                 committed,
                 ledger_seq,
-                None if retry_after is None else retry_after.decode("latin-1"),
-                None if key is None else key.decode("latin-1")[:MAX_MARKER_CHARS],
+                retry_after,
+                headers.get(b"idempotency-key"),
                 None if lookup_value is None else orjson.dumps(lookup_value).decode(),
-                None if received_at is None else round(now - received_at, 6),
+                None if received_at is None else now - received_at,
             ),
         )
 

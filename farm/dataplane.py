@@ -106,7 +106,6 @@ class DataPlane:
         self, scope: Scope, receive: Receive, seen: _Answer, match: RouteMatch, started: float
     ) -> None:
         farm = self.farm
-        send = seen.send
         service = farm.services[match.route.service]
         headers: dict[bytes, bytes] = dict(scope["headers"])
         request_id = headers.get(b"x-request-id") or farm.next_request_id().encode()
@@ -116,7 +115,7 @@ class DataPlane:
             allow = match.route.allow.encode()
             reply = Reply(405, error_body("method_not_allowed", f"{method} is not served here"))
             reply.headers.append((b"allow", allow))
-            await self._answer(send, service, reply, request_id, service.drift.version)
+            await self._answer(seen, service, reply, request_id, service.drift.version)
             return
         body = b""
         if method == "POST":
@@ -124,11 +123,11 @@ class DataPlane:
             if declared is not None:  # refused before one byte of the body is read
                 status, refusal = declared
                 reply = Reply(status, error_body(refusal["error"], refusal["detail"]))
-                await self._answer(send, service, reply, request_id, service.drift.version)
+                await self._answer(seen, service, reply, request_id, service.drift.version)
                 return
             body_or_reply = await _read_body(receive)
             if isinstance(body_or_reply, Reply):
-                await self._answer(send, service, body_or_reply, request_id, service.drift.version)
+                await self._answer(seen, service, body_or_reply, request_id, service.drift.version)
                 return
             body = body_or_reply
         raw_query = scope["query_string"]
@@ -141,7 +140,7 @@ class DataPlane:
         call.scope = scope
         seen.call = call
         try:
-            await self._serve(call, receive, send, request_id)
+            await self._serve(call, receive, seen, request_id)
         except InjectedNetworkFault:
             raise
         except Exception:
@@ -149,11 +148,12 @@ class DataPlane:
             if call.responded:
                 raise  # the server closes the connection; nothing better can be done now
             reply = Reply(500, error_body("internal", "unexpected error; see the farm log"))
-            await self._answer(send, service, reply, request_id, call.version)
+            await self._answer(seen, service, reply, request_id, call.version)
         finally:
             service.metrics.observe(time.perf_counter() - started)
 
-    async def _serve(self, call: Call, receive: Receive, send: Send, request_id: bytes) -> None:
+    async def _serve(self, call: Call, receive: Receive, seen: _Answer, request_id: bytes) -> None:
+        send = seen.send
         pipeline = self.pipeline
         service = call.service
         reply = pipeline.before_handler(call)
@@ -164,7 +164,7 @@ class DataPlane:
             self._count(call, reply.status)
             reply.headers.extend(call.rate_headers)
             call.responded = True
-            await self._answer(send, service, reply, request_id, service.drift.version)
+            await self._answer(seen, service, reply, request_id, service.drift.version)
             return
         tenant = call.tenant
         assert tenant is not None
@@ -184,19 +184,20 @@ class DataPlane:
         reply = pipeline.after_hold(call)
         reply.headers.extend(call.rate_headers)
         if fault.after_commit:
-            await self._fail_after_commit(call, reply, receive, send, request_id)
+            await self._fail_after_commit(call, reply, receive, seen, request_id)
             return
         self._count(call, reply.status)
         call.responded = True
         if kind is FaultKind.slow_body:
             await self._trickle(call, reply, receive, send, request_id, fault.delay)
             return
-        await self._answer(send, service, reply, request_id, call.version)
+        await self._answer(seen, service, reply, request_id, call.version)
 
     async def _fail_after_commit(
-        self, call: Call, reply: Reply, receive: Receive, send: Send, request_id: bytes
+        self, call: Call, reply: Reply, receive: Receive, seen: _Answer, request_id: bytes
     ) -> None:
         """The write committed (or was refused); the client never learns of it."""
+        send = seen.send
         tenant = call.tenant
         assert tenant is not None
         fault = call.fault
@@ -212,7 +213,7 @@ class DataPlane:
             gateway = Reply(fault.status, gateway_body(fault.status), list(call.rate_headers))
             self._count(call, fault.status)
             call.responded = True
-            await self._answer(send, call.service, gateway, request_id, call.version)
+            await self._answer(seen, call.service, gateway, request_id, call.version)
             return
         if kind is FaultKind.timeout:
             tenant.counts["timeouts"] += 1
@@ -220,7 +221,7 @@ class DataPlane:
         await self._drop(call, send, reply.body, reset=kind is FaultKind.reset_mid_body)
 
     async def _answer(
-        self, send: Send, service: ServiceState, reply: Reply, request_id: bytes, version: int
+        self, seen: _Answer, service: ServiceState, reply: Reply, request_id: bytes, version: int
     ) -> None:
         """Send ``reply`` in the service's dialect (a refusal reworded, maybe restatused)."""
         shaper = service.dialect
@@ -231,8 +232,7 @@ class DataPlane:
                 shaper.body(reply.status, reply.body, request_id),
                 shaper.headers(reply.headers, reply.status),
             )
-        await send(self.start_message(reply, request_id, version))
-        await send({"type": "http.response.body", "body": reply.body})
+        await seen.whole(self.start_message(reply, request_id, version), reply.body)
 
     def _count(self, call: Call, status: int) -> None:
         if call.tenant is not None:
@@ -356,6 +356,15 @@ class _Answer:
         elif not message.get("more_body", False):
             self.complete = True
         await self._send(message)
+
+    async def whole(self, start: Message, body: bytes) -> None:
+        """Send a complete answer: ``start``, then ``body`` in one message (what :meth:`send`
+        would note of the two, without going through it twice)."""
+        self.status = start["status"]
+        self.retry_after = dict(start["headers"]).get(b"retry-after")
+        await self._send(start)
+        self.complete = True
+        await self._send({"type": "http.response.body", "body": body})
 
     def transport_fault(self, call: Call | None) -> str | None:
         """How the answer failed on the wire, if it did: ``refused`` (connection reset before

@@ -33,6 +33,9 @@ ROWS_PER_STATEMENT = 100
 #: pruned and ``GET /admin/attempts`` says where the kept log starts (``oldest_seq``).
 MAX_ATTEMPTS = 1_000_000
 PRUNE_EVERY_ROWS = 50_000
+#: Longest query string kept per attempt (the rest is cut; the row says so with a trailing "…").
+MAX_QUERY_CHARS = 2000
+MAX_MARKER_CHARS = 255
 #: How long a new writer waits for the previous one of the same file to finish.
 LOCK_WAIT_SECONDS = 30.0
 FRAME = struct.Struct(">I")
@@ -132,7 +135,26 @@ def apply_batch(db: sqlite3.Connection, batch: Batch) -> None:
         raise
 
 
+def attempt_row(queued: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An attempt as ``farm.attempts`` queues it (query, Retry-After and Idempotency-Key as the
+    request's bytes, the duration unrounded) -> the stored row: text decoded as Latin-1 (as HTTP
+    headers are), the query cut at ``MAX_QUERY_CHARS`` and the key at ``MAX_MARKER_CHARS``, the
+    duration rounded to the microsecond."""
+    row = list(queued)
+    query = row[8].decode("latin-1")
+    row[8] = query if len(query) <= MAX_QUERY_CHARS else query[:MAX_QUERY_CHARS] + "…"
+    if row[14] is not None:
+        row[14] = row[14].decode("latin-1")
+    if row[15] is not None:
+        row[15] = row[15].decode("latin-1")[:MAX_MARKER_CHARS]
+    if row[17] is not None:
+        row[17] = round(row[17], 6)
+    return tuple(row)
+
+
 def _apply_group(db: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    if table == "attempts":
+        rows = [attempt_row(r) for r in rows]
     if table in ("writes", "attempts"):
         width = len(rows[0])
         marks = "(" + ", ".join("?" * width) + ")"
