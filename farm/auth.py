@@ -31,6 +31,10 @@ class IssuedToken:
     credential: str = ""  # a non-secret id for the attempt log: "<client_id>#<serial>"
 
 
+#: Module constants: an enum member looked up on its class costs ~0.1 µs per data request.
+_OAUTH2, _API_KEY = AuthType.oauth2_client_credentials, AuthType.api_key
+
+
 class TokenStore:
     """Access tokens by value. Issuing a new token does not revoke older ones."""
 
@@ -112,9 +116,9 @@ class Authenticator:
         """Resolve the calling tenant of a data request to ``spec``'s service: (tenant, failure,
         the non-secret id of the credential when it was accepted — the attempt log's)."""
         kind = spec.auth.type
-        if kind is AuthType.oauth2_client_credentials:
+        if kind is _OAUTH2:
             tenant, failure, credential = self._by_token(spec, headers)
-        elif kind is AuthType.api_key:
+        elif kind is _API_KEY:
             tenant, failure, credential = self._by_api_key(spec, headers)
         else:
             claimed = headers.get(b"x-tenant-id")

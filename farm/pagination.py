@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from farm.spec import Pagination, PaginationStyle
 
+_CURSOR = PaginationStyle.cursor  # read on every page served (a class lookup costs ~0.1 µs)
+
 
 class PaginationError(ValueError):
     """A malformed or out-of-range pagination parameter (answered with 400)."""
@@ -28,7 +30,7 @@ class PageRequest(NamedTuple):
 
     def next_query(self) -> str:
         """The query string of the page after this one (values need no quoting)."""
-        if self.style is PaginationStyle.cursor:
+        if self.style is _CURSOR:
             return f"limit={self.limit}&cursor={encode_cursor(self.offset + self.limit)}"
         if self.style is PaginationStyle.offset:
             return f"offset={self.offset + self.limit}&limit={self.limit}"

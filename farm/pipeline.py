@@ -34,6 +34,8 @@ from farm.state import Farm, ServiceState, TenantState
 
 JSON = b"application/json"
 MAX_NON_PAGINATED = 10_000
+#: Enum members read on every data request, as module constants (a class lookup costs ~0.1 µs).
+_LINK, _OFF = PaginationStyle.link, ChaosLevel.off
 
 
 #: A query parameter the farm ignores but keeps in ``next`` links and in its attempt log, so a
@@ -64,7 +66,7 @@ def carried(call: Call, link: str, filters: tuple[str, str] | None) -> str:
 
 def page_reply(style: PaginationStyle, data: list[Any], next_link: str | None) -> Reply:
     """A page: ``{"data", "next"}``, or for ``link`` style a bare array and a ``Link`` header."""
-    if style is PaginationStyle.link:
+    if style is _LINK:
         headers = [(b"link", f'<{next_link}>; rel="next"'.encode())] if next_link else []
         return Reply(200, orjson.dumps(data), headers)
     return Reply(200, orjson.dumps({"data": data, "next": next_link}))
@@ -179,7 +181,7 @@ class InjectFault:
     def __call__(self, call: Call) -> Reply | None:
         tenant = call.tenant
         assert tenant is not None
-        if self.farm.chaos.level_for(tenant.service) is ChaosLevel.off:
+        if self.farm.chaos.level_for(tenant.service) is _OFF:
             return None
         weather = call.service.weather
         window = weather.at(call.now, tenant.tenant, call.method) if weather.enabled else None

@@ -25,6 +25,9 @@ Headers = list[tuple[bytes, bytes]]
 #: Windows tried (seconds) to express a fractional rate as a whole quota per window.
 _WINDOWS = (1, 2, 4, 5, 10, 20, 60)
 POLICY_NAME = "default"
+#: The styles as module constants (an enum member looked up on its class costs ~0.1 µs; these
+#: run on every data request).
+_IETF, _GITHUB, _NONE = RateLimitHeaders.ietf, RateLimitHeaders.github, RateLimitHeaders.none
 
 
 def quota_window(rate: float) -> tuple[int, int]:
@@ -38,10 +41,10 @@ def quota_window(rate: float) -> tuple[int, int]:
 
 def policy_headers(style: RateLimitHeaders, capacity: int, rate: float) -> Headers:
     """The headers that only change with the limit itself (computed once per chaos change)."""
-    if style == RateLimitHeaders.ietf:
+    if style == _IETF:
         quota, window = quota_window(rate)
         return [(b"ratelimit-policy", f'"{POLICY_NAME}";q={quota};w={window}'.encode())]
-    if style == RateLimitHeaders.github:
+    if style == _GITHUB:
         return [(b"x-ratelimit-limit", str(capacity).encode())]
     return []
 
@@ -50,10 +53,10 @@ def decision_headers(
     style: RateLimitHeaders, decision: BucketDecision, capacity: int, now_epoch: float | None = None
 ) -> Headers:
     """The per-request headers: what is left of the quota and when it is back."""
-    if style == RateLimitHeaders.ietf:
+    if style == _IETF:
         value = f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}'
         return [(b"ratelimit", value.encode())]
-    if style == RateLimitHeaders.github:
+    if style == _GITHUB:
         now = time.time() if now_epoch is None else now_epoch
         used = max(0, capacity - decision.remaining)
         return [
@@ -66,6 +69,6 @@ def decision_headers(
 
 def retry_after_headers(style: RateLimitHeaders, seconds: int) -> Headers:
     """``Retry-After`` on a 429, unless the service sends nothing at all."""
-    if style == RateLimitHeaders.none:
+    if style == _NONE:
         return []
     return [(b"retry-after", str(max(1, seconds)).encode())]
