@@ -187,8 +187,25 @@ def _bearer(headers: dict[bytes, bytes]) -> str | None:
     value = headers.get(b"authorization")
     if not value:
         return None
+    token = _BEARERS.get(value)
+    if token is None:  # parsed once per distinct header value (a client sends one many times)
+        token = _parse_bearer(value)
+        if len(_BEARERS) >= MAX_PARSED_BEARERS:
+            _BEARERS.clear()
+        _BEARERS[value] = token
+    return token or None
+
+
+def _parse_bearer(value: bytes) -> str:
+    """The token of ``Authorization: Bearer <token>``; ``""`` for any other value."""
     scheme, _, token = value.decode("latin-1").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return None
+        return ""
     return token
+
+
+#: Authorization header value -> its bearer token ("" if none): a pure function of the value,
+#: so caching it changes nothing but the cost; bounded by clearing when full.
+_BEARERS: dict[bytes, str] = {}
+MAX_PARSED_BEARERS = 4096

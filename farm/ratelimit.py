@@ -35,16 +35,20 @@ class TokenBucket:
 
     def acquire(self, now: float) -> BucketDecision:
         """Take one token if there is one."""
-        self._refill(now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        tokens = self.tokens
+        if now > self.updated:  # the refill, inline: this runs on every data request
+            tokens = min(self.capacity, tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        if tokens >= 1.0:
+            tokens -= 1.0
             allowed = True
             retry_after = 0
         else:
             allowed = False
-            retry_after = max(1, math.ceil((1.0 - self.tokens) / self.rate))
-        reset = math.ceil((self.capacity - self.tokens) / self.rate)
-        return BucketDecision(allowed, int(self.tokens), reset, retry_after)
+            retry_after = max(1, math.ceil((1.0 - tokens) / self.rate))
+        self.tokens = tokens
+        reset = math.ceil((self.capacity - tokens) / self.rate)
+        return BucketDecision(allowed, int(tokens), reset, retry_after)
 
     def reshape(self, capacity: float, rate: float, now: float) -> None:
         """Change capacity and rate (chaos level), keeping at most the new capacity's tokens."""
