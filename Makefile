@@ -10,7 +10,7 @@ PY := $(BIN)/python
 APT_PACKAGES ?= prometheus prometheus-pushgateway docker-compose wrk chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-system test test-fast lint fmt farm bench bench-farm bench-aam bench-console
+.PHONY: help install install-system test test-slow test-all lint fmt farm bench bench-farm bench-aam bench-console
 .PHONY: dashboards
 
 help: ## List the targets
@@ -50,8 +50,19 @@ install-system: ## Install the Debian packages the tests need (needs root; skipp
 	  fi; \
 	else echo "apt-get not found: skipping Debian packages ($(APT_PACKAGES))"; fi
 
-test: $(BIN)/gauntlet ui ## Run the test suite (the browser tests use the built console; the controlplane tests skip until `make k8s-testbin`)
-	$(BIN)/pytest -q
+# Two pytest-xdist workers: most tests wait on real runs, servers and browsers, not on the CPU.
+# Tests sharing a module/session fixture stay on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+
+test: $(BIN)/gauntlet ui ## Run the tests not marked slow (under 10 min; the browser tests use the built console)
+	$(BIN)/pytest -q $(XDIST) -m "not slow"
+
+test-slow: $(BIN)/gauntlet ui ## Run the slow tests: the 10-seed storm sweep, kill -9, operator, control plane (CI runs both)
+	$(BIN)/pytest -q $(XDIST) -m slow
+
+test-all: $(BIN)/gauntlet ui ## Run every test (what CI runs: make test, then make test-slow)
+	$(BIN)/pytest -q $(XDIST)
 
 # The real Kubernetes control plane the `controlplane` tests run (tests/controlplane): built from
 # the Go module proxy once (kube-apiserver, kube-controller-manager, etcd), cached outside the repo
@@ -63,8 +74,6 @@ k8s-testbin: ## Build kube-apiserver, kube-controller-manager and etcd for the c
 test-controlplane: $(BIN)/gauntlet k8s-testbin ## The operator on a real kube-apiserver + controllers (pytest -m controlplane)
 	GAUNTLET_REQUIRE_CONTROLPLANE=1 $(BIN)/pytest -q -m controlplane
 
-test-fast: $(BIN)/gauntlet ## Run the tests not marked slow
-	$(BIN)/pytest -q -m "not slow"
 
 lint: $(BIN)/gauntlet ## ruff check + format check
 	$(BIN)/ruff check .
