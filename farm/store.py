@@ -101,11 +101,16 @@ class FarmStore:
             ) from None
         # The writer waits for the one of a previous process on this file, creates the schema
         # and answers: only then is the file's content final enough to restore from.
-        self._writer = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WRITER), str(self.path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        try:
+            self._writer = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WRITER), str(self.path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise StateDirError(
+                f"state dir {state_dir}: cannot start its writer process ({exc.strerror or exc})"
+            ) from None
         assert self._writer.stdin is not None and self._writer.stdout is not None
         self._feed, self._answers = self._writer.stdin, self._writer.stdout
         try:
