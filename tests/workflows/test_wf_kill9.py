@@ -27,7 +27,8 @@ from farm.loader import DEFAULT_CONFIG_DIR
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "workflows" / "scenarios" / "network-chaos-dlq.yaml"
 ADMIN = "kill9-admin-token"
-ENV = {**os.environ, "GAUNTLET_ADMIN_TOKEN": ADMIN, "PYTHONUNBUFFERED": "1"}
+# Wide enough for the `runs list` table whatever COLUMNS the test runner (or an xdist worker) has.
+ENV = {**os.environ, "GAUNTLET_ADMIN_TOKEN": ADMIN, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
 def _free_port() -> int:
