@@ -122,11 +122,14 @@ class Prometheus:
             ]
         )
 
-    def wait_for_targets(self, jobs: list[str], timeout: float = 20) -> None:
-        """Every job scraped successfully at least once (the first scrape takes ~6 s)."""
+    def wait_for_targets(self, jobs: list[str], timeout: float = 60) -> None:
+        """Every job scraped successfully at least once (the first scrape takes ~6 s; on a busy
+        machine Prometheus answers 503 "Service Unavailable" until its TSDB is open)."""
 
         def all_up() -> bool:
             self.process.assert_running()
+            if self.http.get("/-/ready").status_code != 200:
+                return False
             up = {row["metric"]["job"] for row in self.instant("up == 1")}
             return set(jobs) <= up
 
