@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import weakref
+
 import httpx
+import pytest
 from farm_helpers import auth_headers
 from prometheus_client.parser import text_string_to_metric_families
 
 from farm import metrics
 from farm.server import RunningFarm
+
+
+@pytest.fixture(autouse=True)
+def _only_this_farm(farm: RunningFarm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A farm process serves one farm. Tests share a process (and an xdist worker may still
+    hold another module's farm), so the scrape here collects this test's farm alone: a second
+    farm with a service of the same name would otherwise set the same gauge series."""
+    monkeypatch.setattr(metrics.COLLECTOR, "_farms", weakref.WeakSet([farm.app.farm]))
 
 
 async def _scrape(client: httpx.AsyncClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
