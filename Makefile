@@ -51,9 +51,10 @@ install-system: ## Install the Debian packages the tests need (needs root; skipp
 	else echo "apt-get not found: skipping Debian packages ($(APT_PACKAGES))"; fi
 
 # Two pytest-xdist workers: most tests wait on real runs, servers and browsers, not on the CPU.
-# Tests sharing a module/session fixture stay on one worker (tests/conftest.py).
+# --dist loadfile keeps each test file on one worker (module fixtures such as the live Prometheus
+# start once, and tests that build on earlier ones in their file see them).
 PYTEST_WORKERS ?= 2
-XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 test: $(BIN)/gauntlet ui ## Run the tests not marked slow (under 10 min; the browser tests use the built console)
 	$(BIN)/pytest -q $(XDIST) -m "not slow"

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import CRD_NAMES, OPERATOR_NAMESPACE, Applied
 from cp_cluster import REPO, ControlPlane
 from gauntlet_operator import names
 from gauntlet_operator.kube import KubeApi
-
-from conftest import CRD_NAMES, OPERATOR_NAMESPACE, Applied
 
 EXAMPLES = REPO / "deploy" / "examples"
 STRIPE = yaml.safe_load((EXAMPLES / "services" / "stripe.yaml").read_text())

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import OPERATOR_USER, Operator, wait_for
 from cp_cluster import REPO, ControlPlane
 from cp_node import ProcessNode
 from gauntlet_operator import names
 from gauntlet_operator.kube import ApiError, KubeApi
-
-from conftest import OPERATOR_USER, Operator, wait_for
 
 FINISHED = ("Passed", "Failed", "Error")
 RUN_TIMEOUT = 240.0  # a shared 2-core machine; every wait ends as soon as its state is reached
