@@ -272,6 +272,8 @@ MUTANTS: tuple[Mutant, ...] = (
            bugs=Bugs(no_backoff=True, ignore_retry_after=True), overrides=_short()),
     Mutant("token-per-call", "a new token before every attempt", "storm", "token_etiquette",
            bugs=Bugs(token_per_attempt=True), overrides=_short()),
+    Mutant("never-refreshes", "a token is never refreshed (salesforce tokens live 20 s)", "storm",
+           "auth_transparent", profile="full-token_refresh", overrides=_short(24)),
     Mutant("swaps-fields", "two non-drifting fields swapped in records read", "storm",
            "reads_correct", wrap=SwapsFields, overrides=_short()),
     Mutant("rounds-retyped", "retyped amounts rounded (283.5 -> 284.0)", "storm",

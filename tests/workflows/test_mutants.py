@@ -13,6 +13,7 @@ import pytest
 
 from farm.loader import DEFAULT_CONFIG_DIR, load_specs
 from farm.server import running_farm
+from workflows.invariants import INVARIANT_NAMES
 from workflows.mutants import MUTANTS, Mutant
 from workflows.mutation_table import run_mutant
 from workflows.runner import RunOptions, load_scenario, run_scenario, with_overrides
@@ -25,6 +26,12 @@ def test_every_mutant_names_a_scenario_and_a_distinct_bug() -> None:
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)
     for m in MUTANTS:
         assert (SCENARIOS / f"{m.scenario}.yaml").is_file(), m
+
+
+def test_every_invariant_has_a_mutant_it_must_catch() -> None:
+    expected = {m.expect for m in MUTANTS}
+    assert expected <= set(INVARIANT_NAMES), expected - set(INVARIANT_NAMES)
+    assert set(INVARIANT_NAMES) - expected == set(), "invariants no mutant is expected to fail"
 
 
 @pytest.mark.parametrize("m", MUTANTS, ids=[m.name for m in MUTANTS])
