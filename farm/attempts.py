@@ -139,6 +139,7 @@ class AttemptLog:
                 headers.get(b"idempotency-key"),
                 None if lookup_value is None else orjson.dumps(lookup_value).decode(),
                 None if received_at is None else now - received_at,
+                None if call is None else call.refusal,
             ),
         )
 
@@ -179,4 +180,5 @@ def attempt_json(row: Any) -> dict[str, Any]:
         "idempotency_key": row["idempotency_key"],
         "lookup_value": None if lookup is None else orjson.loads(lookup),
         "duration": row["duration"],
+        "refusal": row["refusal"],
     }

@@ -43,6 +43,11 @@ _LINK, _OFF = PaginationStyle.link, ChaosLevel.off
 OPERATION_MARKER = "gauntlet_op"
 
 
+#: The attempt log's ``refusal`` of a request the token bucket refused (one refused by
+#: authentication: ``auth:<reason>``, the reason of ``farm.auth.AuthFailure``).
+RATE_LIMIT_REFUSAL = "rate_limit"
+
+
 def error_body(error: str, detail: str | None = None, **extra: Any) -> bytes:
     """The JSON body of every refusal: ``{"error": ..., "detail": ...}``."""
     body: dict[str, Any] = {"error": error}
@@ -113,6 +118,10 @@ class Call:
     tenant: TenantState | None = None
     credential: str | None = None  # the accepted credential's non-secret id (attempt log)
     auth_failure_reason: str | None = None
+    #: Why the farm itself refused the request, when the limit or the credential did it (the
+    #: attempt log's ``refusal``): ``rate_limit`` or ``auth:<reason>``; injected faults are not
+    #: refusals (they are the attempt's ``fault``).
+    refusal: str | None = None
     rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     fault: FaultDecision = NO_FAULT
     version: int = 1
@@ -137,6 +146,7 @@ class Authenticate:
             call.credential = credential
             return None
         call.auth_failure_reason = failure.reason
+        call.refusal = f"auth:{failure.reason}"
         if failure.tenant is not None:
             call.tenant = call.service.tenants.get(failure.tenant)
         counters = call.tenant.metrics if call.tenant else call.service.metrics.unattributed
@@ -164,6 +174,7 @@ class RateLimit:
         if decision.allowed:
             return None
         tenant.metrics.rate_limited += 1
+        call.refusal = RATE_LIMIT_REFUSAL
         return Reply(
             429,
             error_body("rate_limited", "token bucket empty"),

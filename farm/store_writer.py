@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     retry_after TEXT,
     idempotency_key TEXT,
     lookup_value TEXT,
-    duration REAL                    -- seconds from arrival to the answer (or the cut)
+    duration REAL,                   -- seconds from arrival to the answer (or the cut)
+    refusal TEXT                     -- rate_limit | auth:<reason> | NULL (farm/README.md)
 );
 CREATE INDEX IF NOT EXISTS attempts_service ON attempts(service, seq);
 """
@@ -95,7 +96,7 @@ WRITE_COLUMNS = (
 )
 ATTEMPT_COLUMNS = (
     "seq, epoch, ts, service, tenant, credential, method, path, query, status, transport_fault, "
-    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration"
+    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration, refusal"
 )
 
 Batch = list[tuple[str, tuple[Any, ...]]]
@@ -110,11 +111,12 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def create_schema(db: sqlite3.Connection) -> None:
-    """The tables (and the column a state dir from before it existed lacks)."""
+    """The tables (and the columns a state dir from before they existed lacks)."""
     db.executescript(SCHEMA)
     columns = {r[1] for r in db.execute("PRAGMA table_info(attempts)")}
-    if "duration" not in columns:
-        db.execute("ALTER TABLE attempts ADD COLUMN duration REAL")
+    for column, kind in (("duration", "REAL"), ("refusal", "TEXT")):
+        if column not in columns:
+            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
 
 
 def apply_batch(db: sqlite3.Connection, batch: Batch) -> None:

@@ -94,6 +94,9 @@ class FarmAttempt:
     credential: str | None = None  # a non-secret id of the token or key used
     rate_limited: bool = False  # refused by the token bucket (not an injected spike)
     duration: float | None = None  # seconds the farm took from arrival to its answer
+    #: Refused by authentication (the farm's ``refusal`` says so); None: the row did not say
+    #: (a farm from before the column), so it is inferred from the status.
+    auth_refused: bool | None = None
 
     @property
     def transient(self) -> bool:

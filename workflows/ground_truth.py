@@ -105,9 +105,11 @@ def farm_attempts(
 ) -> list[FarmAttempt]:
     """Rows of the farm's attempt log (``GET /admin/attempts``) as :class:`FarmAttempt`.
 
-    The service's rate-limit status (429, or 403 in the GitHub/Salesforce dialects, from
-    ``limit_status``) answered without an injected fault came from the token bucket (a refusal
-    the client could have avoided); injected spikes carry their fault kind."""
+    The farm says why it refused a request (``refusal``: ``rate_limit`` for its token bucket, a
+    refusal the client could have avoided; ``auth:<reason>`` for authentication). A row without
+    the field (a farm from before it) is read by its status: the service's rate-limit status
+    (429, or 403 in the GitHub/Salesforce dialects, from ``limit_status``) answered without an
+    injected fault came from the token bucket. Injected spikes carry their fault kind."""
     limit_status = limit_status or {}
     out = []
     for r in rows:
@@ -116,6 +118,15 @@ def farm_attempts(
         status = None if status is None else int(status)
         fault = r.get("fault")
         transport = r.get("transport_fault", r.get("transport"))
+        if "refusal" in r:
+            refusal = r["refusal"] or ""
+            rate_limited = refusal == "rate_limit"
+            auth_refused: bool | None = refusal.startswith("auth:")
+        else:
+            rate_limited = (
+                status == limit_status.get(str(r["service"]), 429) and not fault and not transport
+            )
+            auth_refused = None
         out.append(
             FarmAttempt(
                 at=at,
@@ -130,12 +141,9 @@ def farm_attempts(
                 committed=bool(r.get("committed")),
                 retry_after=_retry_after_seconds(r.get("retry_after"), at),
                 credential=r.get("credential"),
-                rate_limited=(
-                    status == limit_status.get(str(r["service"]), 429)
-                    and not fault
-                    and not transport
-                ),
+                rate_limited=rate_limited,
                 duration=None if r.get("duration") is None else float(r["duration"]),
+                auth_refused=auth_refused,
             )
         )
     return out

@@ -529,10 +529,12 @@ def reads_complete(evidence: JudgeEvidence) -> InvariantResult:
 
 
 def _auth_refusal(a: FarmAttempt) -> bool:
-    # A 403 that is the service's way of saying "rate limited" (a bucket refusal, an injected
-    # spike, anything with a Retry-After) is not an auth refusal.
     if a.transport is not None:
         return False
+    if a.auth_refused is not None:  # the farm said why it refused
+        return a.auth_refused
+    # Inferred: a 403 that is the service's way of saying "rate limited" (a bucket refusal, an
+    # injected spike, anything with a Retry-After) is not an auth refusal.
     if a.status == 401:
         return True
     return a.status == 403 and not a.rate_limited and a.fault is None and a.retry_after is None
@@ -616,9 +618,11 @@ def token_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Invarian
 def _retry_after_violations(attempts: list[FarmAttempt]) -> tuple[int, int, list[str]]:
     """(answers that asked to wait, attempts that did not wait, examples) for one connector.
 
-    A 429's Retry-After covers the whole connector (the bucket is per tenant); any other answer's
-    covers only the same operation's later attempts. Attempts that arrive within the in-flight
-    grace were already on their way when the answer went out."""
+    A rate-limit answer's Retry-After (the bucket's refusal or an injected spike, whatever status
+    the service's dialect gives it: 429, or 403 like GitHub) covers the whole connector (the
+    bucket is per tenant); any other answer's covers only the same operation's later attempts.
+    Attempts that arrive within the in-flight grace were already on their way when the answer
+    went out."""
     asked = violations = 0
     sample: list[str] = []
     windows: list[tuple[float, float, str | None]] = []  # (start, end, op or None = connector)
@@ -635,10 +639,11 @@ def _retry_after_violations(attempts: list[FarmAttempt]) -> tuple[int, int, list
             asked += 1
             start = a.at + IN_FLIGHT_GRACE
             end = a.at + RETRY_AFTER_SHARE * a.retry_after
-            # A 429 binds the connector; any other answer only the operation it answered (and
-            # an attempt tied to no operation binds nothing the judge could check).
-            if end > start and (a.status == 429 or a.op is not None):
-                windows.append((start, end, None if a.status == 429 else a.op))
+            # A rate-limit answer binds the connector; any other answer only the operation it
+            # answered (and an attempt tied to no operation binds nothing the judge could check).
+            limit = a.rate_limited or a.fault == "rate_limit_spike"
+            if end > start and (limit or a.op is not None):
+                windows.append((start, end, None if limit else a.op))
         windows = [w for w in windows if w[1] > a.at]
     return asked, violations, sample
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from farm_helpers import auth_headers, make_spec
+from farm_helpers import admin_headers, auth_headers, make_spec
 
 from farm.server import running_farm
 
@@ -126,3 +126,25 @@ async def test_offset_and_link_header_pagination() -> None:
             ids += [r["id"] for r in page]
             url = response.links.get("next", {}).get("url")
         assert ids == [f"inv_{i:06d}" for i in range(1, 46)]
+
+
+async def test_the_attempt_log_says_which_403_was_the_limit_and_which_the_credential() -> None:
+    # GitHub's dialect answers its rate limit with 403, the status of a credential of another
+    # tenant too: only the farm's own record can tell the judge which one a 403 was.
+    spec = make_spec(
+        dialect={"errors": "github", "rate_limit_status": 403},
+        rate_limit={"max_rps": 0.01, "burst": 1},
+    )
+    async with running_farm([spec]) as farm, httpx.AsyncClient(base_url=farm.url) as c:
+        acme = await auth_headers(c, farm, "shop", "acme")
+        answers = [
+            await c.get("/shop/v1/customers", headers=acme),
+            await c.get("/shop/v1/customers", headers=acme),
+            await c.get("/shop/v1/customers", headers={**acme, "X-Tenant-Id": "globex"}),
+            await c.get("/shop/v1/customers", headers={"Authorization": "Bearer nope"}),
+        ]
+        rows = (await c.get("/admin/attempts", headers=admin_headers(farm))).json()["attempts"]
+    assert [a.status_code for a in answers] == [200, 403, 403, 401]
+    assert [r["status"] for r in rows] == [200, 403, 403, 401]
+    assert [r["refusal"] for r in rows] == [None, "rate_limit", "auth:wrong_tenant", "auth:unknown"]
+    assert rows[1]["retry_after"] is not None and rows[2]["retry_after"] is None

@@ -19,6 +19,7 @@ from workflows.evidence import (
     TokenFacts,
     canonical_sha256,
 )
+from workflows.ground_truth import farm_attempts
 from workflows.invariants import check_all, unjudgeable
 from workflows.scenario import DEFAULT_THRESHOLDS, Mode
 from workflows.scorecard import InvariantResult, verdict_of
@@ -264,6 +265,48 @@ def test_an_operation_that_ends_on_a_401_surfaces_an_auth_failure() -> None:
     ops = [op, _read("r-2", ALL[:1], kind="get")]
     failed = _failed(_evidence(operations=ops, attempts=attempts, tokens=tokens, writes=[]))
     assert "auth_transparent" in failed
+
+
+def test_an_operation_ending_on_another_tenants_credential_surfaces_an_auth_failure() -> None:
+    # A 403 the farm says was authentication (another tenant's credential), not its rate limit.
+    op = _read("r-1", [], kind="get", outcome="failed")
+    ops = [op, _read("r-2", ALL[:1], kind="get")]
+    wrong = [_attempt("r-1", 403, auth_refused=True)]
+    assert "auth_transparent" in _failed(_evidence(operations=ops, attempts=wrong, writes=[]))
+    # The same 403 as the service's rate limit (GitHub's dialect) is not an auth failure.
+    limited = [_attempt("r-1", 403, rate_limited=True, auth_refused=False)]
+    assert "auth_transparent" not in _failed(_evidence(operations=ops, attempts=limited, writes=[]))
+
+
+def test_the_farm_says_which_403_was_its_rate_limit_and_which_an_auth_refusal() -> None:
+    rows: list[dict[str, Any]] = [
+        {"ts": T0 + 1, "service": "github", "status": 403, "retry_after": "2",
+         "refusal": "rate_limit"},
+        {"ts": T0 + 2, "service": "github", "status": 403, "refusal": "auth:wrong_tenant"},
+        {"ts": T0 + 3, "service": "github", "status": 403, "fault": "rate_limit_spike",
+         "retry_after": "1", "refusal": None},
+        {"ts": T0 + 4, "service": "github", "status": 200, "refusal": None},
+    ]  # fmt: skip
+    limited, wrong, spike, ok = farm_attempts(rows, {"github": 403})
+    assert limited.rate_limited and limited.auth_refused is False
+    assert wrong.auth_refused and not wrong.rate_limited
+    assert not spike.rate_limited and spike.auth_refused is False
+    assert not ok.rate_limited and ok.auth_refused is False
+    # A row without the column (a farm from before it) has only its status to go by: there the
+    # credential of another tenant read as the rate limit.
+    old = farm_attempts([{k: v for k, v in r.items() if k != "refusal"} for r in rows],
+                        {"github": 403})  # fmt: skip
+    assert old[1].rate_limited and old[1].auth_refused is None
+
+
+def test_a_403_rate_limit_binds_the_whole_connector_to_its_retry_after() -> None:
+    # GitHub's dialect: the bucket answers 403 + Retry-After; every operation must wait.
+    attempts = [_attempt("r-1", 403, at=1.0, retry_after=2.0, rate_limited=True)]
+    attempts += [_attempt(f"r-{i}", 200, at=1.2 + i * 0.1) for i in range(2, 12)]
+    assert "rate_limit_etiquette" in _failed(_evidence(attempts=attempts))
+    spike = [_attempt("r-1", 403, at=1.0, retry_after=2.0, fault="rate_limit_spike")]
+    spike += attempts[1:]
+    assert "rate_limit_etiquette" in _failed(_evidence(attempts=spike))
 
 
 def test_a_token_per_call_breaks_token_etiquette() -> None:
