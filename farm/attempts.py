@@ -140,6 +140,7 @@ class AttemptLog:
                 None if lookup_value is None else orjson.dumps(lookup_value).decode(),
                 None if received_at is None else now - received_at,
                 None if call is None else call.refusal,
+                None if call is None else call.remaining,
             ),
         )
 
@@ -181,4 +182,5 @@ def attempt_json(row: Any) -> dict[str, Any]:
         "lookup_value": None if lookup is None else orjson.loads(lookup),
         "duration": row["duration"],
         "refusal": row["refusal"],
+        "remaining": row["remaining"],
     }

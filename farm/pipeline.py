@@ -26,7 +26,7 @@ from farm.pagination import (
     encode_keyset_cursor,
     parse_page_request,
 )
-from farm.ratelimit_headers import decision_headers, retry_after_headers
+from farm.ratelimit_headers import ADVERTISING_STYLES, decision_headers, retry_after_headers
 from farm.records import Record
 from farm.routes import RouteMatch
 from farm.spec import ListOrder, LivingData, PaginationStyle
@@ -122,6 +122,9 @@ class Call:
     #: attempt log's ``refusal``): ``rate_limit`` or ``auth:<reason>``; injected faults are not
     #: refusals (they are the attempt's ``fault``).
     refusal: str | None = None
+    #: The quota left that the rate-limit headers told the client (the attempt log's
+    #: ``remaining``); None when the service sends no such headers.
+    remaining: int | None = None
     rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     fault: FaultDecision = NO_FAULT
     version: int = 1
@@ -171,6 +174,8 @@ class RateLimit:
             *tenant.policy_headers,
             *decision_headers(style, decision, int(tenant.bucket.capacity)),
         ]
+        if style in ADVERTISING_STYLES:
+            call.remaining = decision.remaining
         if decision.allowed:
             return None
         tenant.metrics.rate_limited += 1

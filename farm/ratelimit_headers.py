@@ -28,6 +28,8 @@ POLICY_NAME = "default"
 #: The styles as module constants (an enum member looked up on its class costs ~0.1 µs; these
 #: run on every data request).
 _IETF, _GITHUB, _NONE = RateLimitHeaders.ietf, RateLimitHeaders.github, RateLimitHeaders.none
+#: The styles that tell a client, on every answer, how much of its quota is left.
+ADVERTISING_STYLES = frozenset({_IETF, _GITHUB})
 
 
 def quota_window(rate: float) -> tuple[int, int]:

@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     idempotency_key TEXT,
     lookup_value TEXT,
     duration REAL,                   -- seconds from arrival to the answer (or the cut)
-    refusal TEXT                     -- rate_limit | auth:<reason> | NULL (farm/README.md)
+    refusal TEXT,                    -- rate_limit | auth:<reason> | NULL (farm/README.md)
+    remaining INTEGER                -- quota left, as the rate-limit headers said (or NULL)
 );
 CREATE INDEX IF NOT EXISTS attempts_service ON attempts(service, seq);
 """
@@ -96,7 +97,8 @@ WRITE_COLUMNS = (
 )
 ATTEMPT_COLUMNS = (
     "seq, epoch, ts, service, tenant, credential, method, path, query, status, transport_fault, "
-    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration, refusal"
+    "fault, committed, ledger_seq, retry_after, idempotency_key, lookup_value, duration, refusal, "
+    "remaining"
 )
 
 Batch = list[tuple[str, tuple[Any, ...]]]
@@ -114,7 +116,7 @@ def create_schema(db: sqlite3.Connection) -> None:
     """The tables (and the columns a state dir from before they existed lacks)."""
     db.executescript(SCHEMA)
     columns = {r[1] for r in db.execute("PRAGMA table_info(attempts)")}
-    for column, kind in (("duration", "REAL"), ("refusal", "TEXT")):
+    for column, kind in (("duration", "REAL"), ("refusal", "TEXT"), ("remaining", "INTEGER")):
         if column not in columns:
             db.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
 

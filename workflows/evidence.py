@@ -97,6 +97,9 @@ class FarmAttempt:
     #: Refused by authentication (the farm's ``refusal`` says so); None: the row did not say
     #: (a farm from before the column), so it is inferred from the status.
     auth_refused: bool | None = None
+    #: The quota left that the farm's rate-limit headers told the client (None: the service
+    #: sends none, the request never reached the bucket, or an older farm did not say).
+    remaining: int | None = None
 
     @property
     def transient(self) -> bool:
@@ -200,8 +203,8 @@ class ConnectorLimits:
     allowed_rps: float
     burst: int
     copies: int = 1
-    #: The service sends rate-limit headers (remaining, reset): a client may be told to wait for a
-    #: reset the attempt log does not show, so under-use is not judged there.
+    #: The service sends rate-limit headers (remaining, reset): a client told that nothing is
+    #: left may wait for the reset, so under-use is judged there only while it never was.
     advertises_limits: bool = False
 
 

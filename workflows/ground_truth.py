@@ -144,6 +144,7 @@ def farm_attempts(
                 rate_limited=rate_limited,
                 duration=None if r.get("duration") is None else float(r["duration"]),
                 auth_refused=auth_refused,
+                remaining=None if r.get("remaining") is None else int(r["remaining"]),
             )
         )
     return out

@@ -654,12 +654,11 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
     * share of attempts the bucket refused (injected 429 spikes are not the client's fault);
     * attempts that arrived inside a Retry-After window the farm had given (after the in-flight
       grace), as a share of the Retry-After answers;
-    * gross under-use: on a connector the bucket never refused, of a service that sends no
-      rate-limit headers (headers can tell a client to wait for a reset the attempt log does
-      not show), goodput below the floor of the
-      allowed rate where the workflows could have sent twice the limit at the farm's answer
-      time, while the client held its operations ``UNDER_USE_DELAY_SECONDS`` (median) beyond
-      the farm's answers."""
+    * gross under-use: on a connector the bucket never refused and, where the service sends
+      rate-limit headers, that they never told that its quota was used up (a client told so may
+      wait for the reset), goodput below the floor of the allowed rate where the workflows
+      could have sent twice the limit at the farm's answer time, while the client held its
+      operations ``UNDER_USE_DELAY_SECONDS`` (median) beyond the farm's answers."""
     max_share = thresholds.max_rate_limited_share or 0.0
     max_violations = thresholds.max_retry_after_violation_share or 0.0
     floor = thresholds.min_goodput_ratio or 0.0
@@ -690,9 +689,13 @@ def rate_limit_etiquette(evidence: JudgeEvidence, thresholds: Thresholds) -> Inv
             "allowed_rps": round(lim.allowed_rps, 2),
         }
         saturating = _could_saturate(lim, attempts)
-        # A connector the farm had to refuse reached its limit at least once: whatever it did
-        # next (waiting out a reset it was told), it is not a gross under-user.
-        if saturating and lim.allowed_rps > 0 and refused == 0 and not lim.advertises_limits:
+        # A connector the farm had to refuse, or whose headers said its quota was used up,
+        # reached its limit at least once: whatever it did next (waiting out a reset it was
+        # told), it is not a gross under-user. Where the headers' figures are not in the attempt
+        # log (an older farm), a header-reading client is not judged.
+        told = [a.remaining for a in attempts if a.remaining is not None]
+        told_to_wait = lim.advertises_limits and (not told or min(told) == 0)
+        if saturating and lim.allowed_rps > 0 and refused == 0 and not told_to_wait:
             ratio = min(1.0, goodput / lim.allowed_rps)
             idle = _median_client_delay(evidence, lim.connector, by_op)
             row["goodput_ratio"] = round(ratio, 4)

@@ -148,3 +148,5 @@ async def test_the_attempt_log_says_which_403_was_the_limit_and_which_the_creden
     assert [r["status"] for r in rows] == [200, 403, 403, 401]
     assert [r["refusal"] for r in rows] == [None, "rate_limit", "auth:wrong_tenant", "auth:unknown"]
     assert rows[1]["retry_after"] is not None and rows[2]["retry_after"] is None
+    # What the shop's IETF headers said was left (the credential refusals never reached it).
+    assert [r["remaining"] for r in rows] == [0, 0, None, None]

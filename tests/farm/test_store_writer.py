@@ -16,7 +16,7 @@ from farm.store_writer import MAX_QUERY_CHARS, attempt_row
 
 def _attempt(seq: int, query: bytes = b"", duration: float | None = 0.0001234567) -> tuple:
     return (seq, 0, 1.0, "svc", "acme", "cred#1", "GET", "/svc/v1/items", query, 200, None,
-            None, 0, None, b"2", b"op-1", None, duration, None)  # fmt: skip
+            None, 0, None, b"2", b"op-1", None, duration, None, None)  # fmt: skip
 
 
 def test_a_batch_handed_to_the_writer_is_committed_though_the_farm_is_killed(

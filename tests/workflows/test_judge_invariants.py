@@ -350,6 +350,27 @@ def test_a_client_far_below_its_allowed_rate_is_under_using_it() -> None:
     assert "rate_limit_etiquette" not in _failed(_evidence(attempts=busy, limits=limits))
 
 
+def test_under_use_is_judged_where_the_headers_never_said_the_quota_was_used_up() -> None:
+    # The same 1-request-per-2-s client on a service that sends rate-limit headers.
+    ops = [_read(f"r-{i}", ALL[:1], kind="get", at=i * 2.0) for i in range(5)]
+    for op in ops:
+        op.finished_at = op.started_at + 2.0
+    limits = [ConnectorLimits(CONN, SVC, TEN, allowed_rps=25, burst=10, copies=4,
+                              advertises_limits=True)]  # fmt: skip
+
+    def run(remaining: list[int | None]) -> set[str]:
+        slow = [_attempt(f"r-{i}", at=i * 2.0 + 1.99, duration=0.01, remaining=left)
+                for i, left in enumerate(remaining)]  # fmt: skip
+        return _failed(_evidence(operations=ops, attempts=slow, limits=limits, writes=[]))
+
+    # The headers said 9 of 10 were left every time: nothing told the client to wait.
+    assert "rate_limit_etiquette" in run([9, 9, 9, 9, 9])
+    # Told once that nothing was left: waiting for the reset is what the headers asked.
+    assert "rate_limit_etiquette" not in run([9, 0, 9, 9, 9])
+    # A farm that did not record what its headers said: a header-reading client is not judged.
+    assert "rate_limit_etiquette" not in run([None] * 5)
+
+
 def test_a_busy_client_that_wastes_no_time_is_not_under_using() -> None:
     # A slow (CPU-starved) client: few attempts, but it never sat on an operation.
     ops = [_read(f"r-{i}", ALL[:1], kind="get", at=i * 1.0) for i in range(5)]
