@@ -93,7 +93,7 @@ demo: $(BIN)/gauntlet ui ## Farm + AAM backend + web console on 127.0.0.1:8001/8
 	$(BIN)/gauntlet demo --duration $(DEMO_DURATION)
 
 .PHONY: mutants
-mutants: $(BIN)/gauntlet ## Run every mutant AAM on its scenario; write the mutation table into workflows/README.md (~5 min)
+mutants: $(BIN)/gauntlet ## Run every mutant AAM on its scenario; write the mutation table into workflows/README.md (~7 min)
 	$(PY) -m workflows.mutation_table --write
 
 bench: bench-farm bench-aam bench-console ## Run every benchmark
