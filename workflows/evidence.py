@@ -103,8 +103,9 @@ class FarmAttempt:
 
     @property
     def transient(self) -> bool:
-        """A fault a retry could fix."""
-        if self.transport is not None:
+        """A fault a retry could fix: a transport fault, a transient status, or a rate-limit
+        answer whatever its status (GitHub's and Salesforce's dialects answer one with 403)."""
+        if self.transport is not None or self.rate_limited or self.fault == "rate_limit_spike":
             return True
         return self.status is not None and self.status in TRANSIENT_STATUSES
 

@@ -309,6 +309,17 @@ def test_a_403_rate_limit_binds_the_whole_connector_to_its_retry_after() -> None
     assert "rate_limit_etiquette" in _failed(_evidence(attempts=spike))
 
 
+def test_a_403_rate_limit_is_a_transient_fault_a_retry_must_get_past() -> None:
+    # GitHub's dialect: an operation whose only fault was a 403 rate limit, given up on.
+    given_up = [_read(f"r-{i}", [], kind="get", outcome="failed") for i in range(3)]
+    attempts = [_attempt(f"r-{i}", 403, rate_limited=True, auth_refused=False) for i in range(3)]
+    attempts += [_attempt("s-1", 403, fault="rate_limit_spike", auth_refused=False)]
+    given_up += [_read("s-1", [], kind="get", outcome="failed")]
+    result = _results(_evidence(operations=given_up, attempts=attempts, writes=[]))
+    retry = result["retry_success_rate"]
+    assert retry.status == "fail" and retry.figures["operations_faulted"] == 4, retry
+
+
 def test_a_token_per_call_breaks_token_etiquette() -> None:
     per_call = {(SVC, TEN): TokenFacts(issued=300, invalidations=2)}
     assert "token_etiquette" in _failed(_evidence(tokens=per_call))
