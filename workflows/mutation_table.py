@@ -13,11 +13,15 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from farm.loader import DEFAULT_CONFIG_DIR, load_specs
 from farm.server import running_farm
+from farm.spec import ServiceSpec
 from workflows.mutants import MUTANTS, Mutant
 from workflows.runner import RunOptions, load_scenario, run_scenario
 from workflows.scenario import ScenarioSpec
@@ -55,21 +59,31 @@ def configs_for(m: Mutant) -> Path:
     return own if own.is_dir() else DEFAULT_CONFIG_DIR
 
 
+@asynccontextmanager
+async def fresh_farm(
+    specs: list[ServiceSpec], work: Path, *, seed: int = 42, **options: Any
+) -> AsyncIterator[RunOptions]:
+    """A farm serving ``specs`` on loopback for the runs inside the block (its state in
+    ``work/farm``), and the run options that point a run at it (the runner's state in
+    ``work/state``; ``options`` are the rest of :class:`RunOptions`)."""
+    async with running_farm(specs, seed=seed, state_dir=work / "farm") as farm:
+        yield RunOptions(
+            farm_urls={"*": farm.url},
+            admin_token=farm.admin_token,
+            state_dir=work / "state",
+            **options,
+        )
+
+
 async def run_mutant(m: Mutant, work: Path) -> MutantResult:
     """One mutant on its scenario against a fresh farm."""
     spec = scenario_for(m)
     configs = configs_for(m)
     specs = [s for s in load_specs([configs]) if s.id in spec.services]
     started = time.monotonic()
-    async with running_farm(specs, seed=spec.seed, state_dir=work / "farm") as farm:
-        options = RunOptions(
-            farm_urls={"*": farm.url},
-            admin_token=farm.admin_token,
-            state_dir=work / "state",
-            configs=[configs],
-            progress_interval=1.0,
-            mutant=m.name,
-        )
+    async with fresh_farm(
+        specs, work, seed=spec.seed, configs=[configs], progress_interval=1.0, mutant=m.name
+    ) as options:
         card = await run_scenario(spec, options)
     return MutantResult(m, card.verdict, card.failed_invariants(), time.monotonic() - started)
 

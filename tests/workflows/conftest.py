@@ -11,7 +11,8 @@ from wf_helpers import preseeded, write_specs
 
 from farm.server import running_farm
 from farm.spec import ServiceSpec
-from workflows.runner import RunOptions, run_scenario
+from workflows.mutation_table import fresh_farm
+from workflows.runner import run_scenario
 from workflows.scenario import ScenarioSpec
 from workflows.scorecard import Scorecard
 
@@ -29,14 +30,9 @@ def run_on_farm(tmp_path: Path) -> Runner:
 
         configs = write_specs(specs, tmp_path / "configs")
         cards = []
-        async with running_farm(specs, seed=spec.seed, state_dir=tmp_path / "farm") as farm:
-            options = RunOptions(
-                farm_urls={"*": farm.url},
-                admin_token=farm.admin_token,
-                state_dir=tmp_path / "state",
-                configs=[configs],
-                progress_interval=0.2,
-            )
+        async with fresh_farm(
+            specs, tmp_path, seed=spec.seed, configs=[configs], progress_interval=0.2
+        ) as options:
             for profile in profiles or [spec.profile.label]:
                 cards.append(await run_scenario(with_overrides(spec, profile=profile), options))
         return cards

@@ -31,7 +31,8 @@ from starlette.routing import Route
 from wf_helpers import preseeded, scenario, write_specs
 
 from farm.server import running_farm
-from workflows.runner import RunOptions, ScenarioError, run_scenario, with_overrides
+from workflows.mutation_table import fresh_farm
+from workflows.runner import ScenarioError, run_scenario, with_overrides
 
 STANDARD_WORKFLOWS = [
     {"name": "high_volume_read", "concurrency": 2},
@@ -95,16 +96,15 @@ async def _runs(
         tenants=["acme"],
         workflows=STANDARD_WORKFLOWS,
     )
-    async with running_farm(specs, seed=spec.seed, state_dir=tmp_path / "farm") as farm:
-        options = RunOptions(
-            farm_urls={"*": farm.url},
-            admin_token=farm.admin_token,
-            state_dir=tmp_path / "state",
-            configs=[configs],
-            progress_interval=0.2,
-            aam_url=aam_url,
-            aam_token=token,
-        )
+    async with fresh_farm(
+        specs,
+        tmp_path,
+        seed=spec.seed,
+        configs=[configs],
+        progress_interval=0.2,
+        aam_url=aam_url,
+        aam_token=token,
+    ) as options:
         return await run_scenario(with_overrides(spec, profile=profile), options)
 
 

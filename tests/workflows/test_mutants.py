@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from farm.loader import DEFAULT_CONFIG_DIR, load_specs
-from farm.server import running_farm
 from workflows.invariants import INVARIANT_NAMES
 from workflows.mutants import MUTANTS, Mutant
-from workflows.mutation_table import run_mutant
-from workflows.runner import RunOptions, load_scenario, run_scenario, with_overrides
+from workflows.mutation_table import fresh_farm, run_mutant
+from workflows.runner import load_scenario, run_scenario, with_overrides
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "workflows" / "scenarios"
 
@@ -47,13 +46,7 @@ async def _storm(
     spec = load_scenario(SCENARIOS / f"{name}.yaml")
     spec = with_overrides(spec, profile=profile, seed=seed, duration=duration)
     specs = [s for s in load_specs([DEFAULT_CONFIG_DIR]) if s.id in spec.services]
-    async with running_farm(specs, seed=seed, state_dir=tmp_path / "farm") as farm:
-        options = RunOptions(
-            farm_urls={"*": farm.url},
-            admin_token=farm.admin_token,
-            state_dir=tmp_path / "state",
-            progress_interval=1.0,
-        )
+    async with fresh_farm(specs, tmp_path, seed=seed, progress_interval=1.0) as options:
         return await run_scenario(spec, options)
 
 
