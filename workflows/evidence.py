@@ -102,10 +102,16 @@ class FarmAttempt:
     remaining: int | None = None
 
     @property
+    def rate_limit_answer(self) -> bool:
+        """The bucket's refusal or an injected spike, whatever status the service's dialect
+        gives it (429, or 403 like GitHub's and Salesforce's)."""
+        return self.rate_limited or self.fault == "rate_limit_spike"
+
+    @property
     def transient(self) -> bool:
-        """A fault a retry could fix: a transport fault, a transient status, or a rate-limit
-        answer whatever its status (GitHub's and Salesforce's dialects answer one with 403)."""
-        if self.transport is not None or self.rate_limited or self.fault == "rate_limit_spike":
+        """A fault a retry could fix: a transport fault, a rate-limit answer (whatever its
+        status) or a transient status."""
+        if self.transport is not None or self.rate_limit_answer:
             return True
         return self.status is not None and self.status in TRANSIENT_STATUSES
 

@@ -641,9 +641,8 @@ def _retry_after_violations(attempts: list[FarmAttempt]) -> tuple[int, int, list
             end = a.at + RETRY_AFTER_SHARE * a.retry_after
             # A rate-limit answer binds the connector; any other answer only the operation it
             # answered (and an attempt tied to no operation binds nothing the judge could check).
-            limit = a.rate_limited or a.fault == "rate_limit_spike"
-            if end > start and (limit or a.op is not None):
-                windows.append((start, end, None if limit else a.op))
+            if end > start and (a.rate_limit_answer or a.op is not None):
+                windows.append((start, end, None if a.rate_limit_answer else a.op))
         windows = [w for w in windows if w[1] > a.at]
     return asked, violations, sample
 

@@ -40,6 +40,7 @@ from farm.loader import (
     problems_from_validation,
     read_yaml,
 )
+from farm.ratelimit_headers import ADVERTISING_STYLES
 from farm.spec import ServiceSpec
 from workflows import metrics
 from workflows.aam_http import AamContractError
@@ -561,8 +562,7 @@ class ScenarioRun:
                 allowed_rps=limit.max_rps * factor,
                 burst=max(1, int(limit.burst * factor)),
                 copies=copies.get(cid, 0),
-                advertises_limits=_style(handle.spec.rate_limit_headers)
-                not in ("retry_after", "none"),
+                advertises_limits=handle.spec.rate_limit_headers in ADVERTISING_STYLES,
             )
             limits.append(lim)
             figures.append(self._figures(handle, stats_at_end.get(cid, {}), farm, lim, elapsed))
@@ -749,11 +749,6 @@ class ScenarioRun:
             card.verdict,
             {inv.name: inv.status for inv in card.invariants},
         )
-
-
-def _style(headers: Any) -> str:
-    """A service's rate-limit header style as its name."""
-    return str(getattr(headers, "value", headers))
 
 
 async def run_scenario(
